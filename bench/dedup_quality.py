@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dedup_corpus import EDITS, edit, english_words, true_jaccard  # noqa: E402
 
-from transforms.connected_components import components_by_union_find, components_in_memory, star_edges  # noqa: E402
-from transforms.dedup_minhash import PRESETS, MinHasher, MinHashOptions  # noqa: E402
+from transforms.connected_components import components_by_union_find, components_in_memory  # noqa: E402
+from transforms.dedup_minhash import PRESETS, MinHasher, MinHashOptions, bucket_edges, bucket_records  # noqa: E402
 from transforms.dedup_substrings import (  # noqa: E402
     SubstringOptions,
     later_copies_by_suffix_array,
@@ -58,13 +58,15 @@ def make_pairs(bases: int, rng: random.Random):
 def clusters(texts: dict[str, str], preset: str):
     options = MinHashOptions.preset(preset)
     hasher = MinHasher(options)
-    buckets: dict[tuple[int, int], list[str]] = {}
     start = time.perf_counter()
-    for doc_id, text in texts.items():
-        for band, key in enumerate(hasher.band_keys(hasher.signature(hasher.shingle_hashes(text, "en")))):
-            buckets.setdefault((band, key), []).append(doc_id)
+    signatures = np.array([hasher.signature(hasher.shingle_hashes(text, "en")) for text in texts.values()])
+    records = bucket_records([(0.0, doc_id) for doc_id in texts], hasher.band_keys_many(signatures),
+                             options.partitions)
     seconds = time.perf_counter() - start
-    edges = {edge for members in buckets.values() for edge in star_edges(members)}
+    partitions: dict[int, list] = {}
+    for partition, record in records:
+        partitions.setdefault(partition, []).append(record)
+    edges = {(member[1], centre[1]) for part in partitions.values() for member, centre in bucket_edges(part)}
     centre = components_by_union_find(edges)
     _, rounds = components_in_memory(edges)
     return centre, rounds, len(edges), seconds

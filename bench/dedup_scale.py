@@ -71,6 +71,10 @@ def signature_throughput(texts: list[str], out: list[str]) -> None:
 
 
 def make_corpus(size: int, folder: Path, seed: int = 0) -> dict:
+    """Write the corpus once; a later run with the same size and seed reuses it (10^6 documents take minutes)."""
+    described = folder / "corpus.json"
+    if described.exists() and json.loads(described.read_text()).get("seed") == seed:
+        return json.loads(described.read_text())
     rng = random.Random(seed)
     lines, vocabulary = english_lines(), english_words()[:50_000]
     plant = " ".join(rng.choice(lines) for _ in range(6)).split()[:60]
@@ -105,8 +109,10 @@ def make_corpus(size: int, folder: Path, seed: int = 0) -> dict:
         part = documents[shard::shards]
         pq.write_table(pa.Table.from_pylist([to_row(d) for d in part], schema=DOCUMENT_SCHEMA),
                        target / f"part-{shard:05d}-of-{shards:05d}.parquet")
-    return {"documents": len(documents), "clustered_copies": clustered,
-            "bytes": sum(len(d.text.encode()) for d in documents)}
+    result = {"documents": len(documents), "clustered_copies": clustered, "seed": seed,
+              "bytes": sum(len(d.text.encode()) for d in documents)}
+    described.write_text(json.dumps(result))
+    return result
 
 
 def run_pipeline(corpus: Path, output: Path, extra: list[str]) -> dict:
@@ -137,8 +143,9 @@ def main() -> None:
         signature_throughput(texts, out)
         print("\n".join(out), flush=True)
         out = []
-    out.append("\n| documents | input MB | wall time | peak RSS | minhash removed | substrings: docs cut / dropped | "
-               "urls removed | CC rounds that changed the graph (nodes changed per round) |")
+    out.append("\n| documents | input MB | wall time | peak RSS | minhash removed | "
+               "substrings: candidates / docs cut / dropped | urls removed | "
+               "CC rounds that changed the graph (nodes changed per round) |")
     out.append("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         folder = Path(args.workdir) / f"n{size}"
@@ -151,6 +158,7 @@ def main() -> None:
             f"| {described['documents']:,} | {described['bytes'] / 1e6:,.0f} | {result['wall_s']:,.0f} s | "
             f"{result['peak_rss_gib']:.2f} GiB | {stages['dedup_minhash']['dropped'].get('duplicate', 0):,} of "
             f"{described['clustered_copies']:,} planted copies | "
+            f"{stages['dedup_substrings'].get('candidates', 0):,} / "
             f"{stages['dedup_substrings'].get('documents_changed', 0):,} / "
             f"{sum(stages['dedup_substrings']['dropped'].values()):,} | "
             f"{stages['dedup_urls']['dropped'].get('duplicate', 0):,} | "

@@ -114,7 +114,7 @@ def settings_from_args(args) -> DedupSettings:
             minhash = MinHashOptions(
                 bands=shape.bands, rows=shape.rows, ngram=args.ngram,
                 char_ngram=args.char_ngram, cjk_words=args.cjk_shingles == "jieba", seed=args.seed, keep=args.keep,
-                verify_threshold=args.verify_threshold, max_cc_rounds=args.cc_rounds)
+                verify_threshold=args.verify_threshold, max_cc_rounds=args.cc_rounds, partitions=args.lsh_partitions)
         substrings = None
         if args.substrings:
             substrings = SubstringOptions(args.min_substring_tokens, args.min_tokens_left, args.substring_partitions)
@@ -183,6 +183,9 @@ def register(subparsers) -> None:
                          help="drop candidate pairs whose exact shingle Jaccard is below this (default: no check)")
     minhash.add_argument("--cc-rounds", type=int, default=MinHashOptions.max_cc_rounds,
                          help=f"connected-component rounds in the graph (default: {MinHashOptions.max_cc_rounds})")
+    minhash.add_argument("--lsh-partitions", type=int, default=MinHashOptions.partitions,
+                         help="band-key partitions; a worker holds about 1/N of all band keys "
+                         f"(default: {MinHashOptions.partitions})")
     substrings = dedup.add_argument_group("exact substrings")
     substrings.add_argument("--substrings", action=argparse.BooleanOptionalAction, default=True, help="default: on")
     substrings.add_argument("--min-substring-tokens", type=int, default=SubstringOptions.min_tokens,

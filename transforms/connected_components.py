@@ -52,14 +52,6 @@ def star_decision(node, neighbors: Iterable) -> tuple[str, object]:
     return "kept", len(unique) + 1
 
 
-def star_edges(members: Iterable) -> list[tuple]:
-    """The edges of one LSH bucket: every member to the bucket's smallest member (a star, not all pairs).
-
-    `members` is iterated twice (Beam's grouped values can be), so a huge bucket is never copied."""
-    smallest = min(members, default=None)
-    return [(member, smallest) for member in members if member != smallest]
-
-
 def components_in_memory(edges: Iterable[tuple], max_rounds: int = 64) -> tuple[dict, int]:
     """The same rounds on one machine, for tests and benchmarks: ({node: smallest node of its component}, rounds
     that changed the graph)."""

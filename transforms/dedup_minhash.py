@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,6 +274,7 @@ class MinHashOptions:
     keep: str = "smallest-id"  # which document of a cluster stays: smallest-id, longest, or score:<name>
     verify_threshold: float | None = None  # drop candidate edges whose exact shingle Jaccard is below this
     max_cc_rounds: int = 12  # large-star/small-star rounds unrolled in the graph
+    partitions: int = 16  # band-key partitions: a worker holds about 1/partitions of all band keys
 
     def __post_init__(self):
         LshParams(self.bands, self.rows)
@@ -284,6 +286,8 @@ class MinHashOptions:
             raise ValueError(f"verify_threshold must be in (0, 1], got {self.verify_threshold}")
         if self.max_cc_rounds < 1:
             raise ValueError(f"max_cc_rounds must be at least 1, got {self.max_cc_rounds}")
+        if self.partitions < 1:
+            raise ValueError(f"partitions must be at least 1, got {self.partitions}")
 
     @classmethod
     def preset(cls, name: str, **changes) -> MinHashOptions:
@@ -408,11 +412,67 @@ class MinHasher:
 
     def band_keys(self, signature: np.ndarray) -> list[int]:
         """One 64-bit key per band: equal keys mean (up to 2^-64) equal rows."""
-        return self.band_keys_many(signature[None, :])[0]
+        return self.band_keys_many(signature[None, :])[0].tolist()
 
-    def band_keys_many(self, signatures: np.ndarray) -> list[list[int]]:
+    def band_keys_many(self, signatures: np.ndarray) -> np.ndarray:
+        """One row of band keys per signature."""
         rows = signatures.astype(np.uint64).reshape(len(signatures), self.options.bands, self.options.rows)
-        return fmix64((rows * self._band_powers).sum(axis=2, dtype=np.uint64)).tolist()
+        return fmix64((rows * self._band_powers).sum(axis=2, dtype=np.uint64))
+
+
+def partition_groups(hashes: np.ndarray, partitions: int) -> list[tuple[int, np.ndarray]]:
+    """(partition, indices into hashes) for every partition (hash % partitions) that holds one of the hashes."""
+    if not len(hashes):
+        return []
+    partition = (hashes % np.uint64(partitions)).astype(np.int64)
+    order = np.argsort(partition, kind="stable")
+    bounds = np.flatnonzero(np.diff(partition[order])) + 1
+    return [(int(partition[group[0]]), group) for group in np.split(order, bounds)]
+
+
+_ID_SEPARATOR = "\0"  # document ids never hold NUL; one joined string per record costs far less than a list
+
+
+def bucket_records(nodes: list[tuple[float, str]], keys: np.ndarray, partitions: int) -> list[tuple[int, tuple]]:
+    """A batch's LSH entries, one compact record per partition of band keys: (partition, (band keys, bands,
+    member indices, ranks, ids)), where members index the record's own ranks and NUL-joined ids. `nodes` are the
+    batch's (keep rank, id); `keys` its band keys, a row per document."""
+    members, bands = (grid.ravel() for grid in np.indices(keys.shape))
+    flat = keys.ravel()
+    records = []
+    for partition, group in partition_groups(flat, partitions):
+        referenced, local = np.unique(members[group], return_inverse=True)
+        records.append((partition, (
+            flat[group].tobytes(), bands[group].astype(np.uint16).tobytes(), local.astype(np.uint32).tobytes(),
+            np.array([nodes[i][0] for i in referenced], dtype=np.float64).tobytes(),
+            _ID_SEPARATOR.join(nodes[i][1] for i in referenced),
+        )))
+    return records
+
+
+def bucket_edges(records: Iterable[tuple]) -> list[tuple[tuple, tuple]]:
+    """For one partition: a star per LSH bucket (equal band and band key), every member to the bucket's smallest
+    node (keep rank, id), never all pairs, so a bucket of 100,000 copies makes 99,999 edges."""
+    keys, bands, members, nodes = [], [], [], []
+    for key_bytes, band_bytes, member_bytes, rank_bytes, joined_ids in records:
+        members.append(np.frombuffer(member_bytes, dtype=np.uint32).astype(np.int64) + len(nodes))
+        keys.append(np.frombuffer(key_bytes, dtype=np.uint64))
+        bands.append(np.frombuffer(band_bytes, dtype=np.uint16))
+        nodes.extend(zip(np.frombuffer(rank_bytes, dtype=np.float64).tolist(), joined_ids.split(_ID_SEPARATOR),
+                         strict=True))
+    if not nodes:
+        return []
+    ordered = sorted(set(nodes))
+    rank_of = {node: rank for rank, node in enumerate(ordered)}
+    node_rank = np.array([rank_of[node] for node in nodes], dtype=np.int64)[np.concatenate(members)]
+    keys, bands = np.concatenate(keys), np.concatenate(bands)
+    order = np.lexsort((node_rank, keys, bands))
+    keys, bands, node_rank = keys[order], bands[order], node_rank[order]
+    bucket_start = np.ones(len(keys), dtype=bool)
+    bucket_start[1:] = (keys[1:] != keys[:-1]) | (bands[1:] != bands[:-1])
+    centre = node_rank[np.maximum.accumulate(np.where(bucket_start, np.arange(len(keys)), 0))]
+    linked = np.flatnonzero(node_rank != centre)
+    return [(ordered[node_rank[i]], ordered[centre[i]]) for i in linked]
 
 
 def jaccard(first: np.ndarray, second: np.ndarray) -> float:

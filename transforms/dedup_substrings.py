@@ -9,10 +9,15 @@ are words with their punctuation (whitespace-separated), jieba words for Chinese
 written without spaces; a document that loses tokens and keeps fewer than `min_tokens_left` is dropped.
 
 Two implementations compute the same later copies:
-- hashed windows, the distributed one: a rolling 64-bit hash of every window, partitioned by hash so that one
-  worker holds one partition; within a partition the earliest occurrence of each hash is found by sorting; each
-  claimed copy is then checked token by token against its first occurrence (requests merged into runs, so the
-  tokens travel once per run) and hash collisions are counted and ignored.
+- hashed windows, the distributed one. First a cheap pass finds the documents that can hold a copy at all: each
+  document sends only its winnowed anchors (Schleimer et al. 2003): hashes of a = ceil(k/2) tokens, the smallest in
+  every run of k - a + 1 consecutive ones. Every k-window contains such a run, and its smallest anchor depends on
+  the window's tokens alone, so every occurrence of a repeated window sends the same anchor: documents whose
+  anchors meet nowhere else hold no repeated window and leave the stage untouched. Only the candidates then send a
+  rolling 64-bit hash of every window, partitioned by hash so that one worker holds one partition; within a
+  partition the earliest occurrence of each hash is found by sorting; each claimed copy is then checked token by
+  token against its first occurrence (requests merged into runs, so the tokens travel once per run) and hash
+  collisions are counted and ignored.
 - a suffix array over the token ids of the whole corpus (pydivsufsort, 64-bit offsets): the reference for
   single-machine corpora and for tests.
 """
@@ -78,6 +83,14 @@ def tokenize_with_offsets(text: str, lang: str) -> TokenSpans:
     return TokenSpans(tokens, starts, ends)
 
 
+def substring_tokens(text: str, lang: str) -> list[str]:
+    """The tokens of tokenize_with_offsets without their offsets (str.split splits on the same whitespace as
+    `\\S+`, at a tenth of the cost): what the window and anchor passes hash."""
+    if lang in SEGMENTED_BY_JIEBA or lang in CHARACTER_WORDS:
+        return tokenize_with_offsets(text, lang).tokens
+    return text.split()
+
+
 def window_hashes(tokens: list[str], k: int) -> np.ndarray:
     """A 64-bit hash of every window of k tokens (empty when there are fewer than k): prefix sums of token
     hashes times powers of a base, so each window costs O(1)."""
@@ -91,24 +104,90 @@ def window_hashes(tokens: list[str], k: int) -> np.ndarray:
     return fmix64((prefix[k : k + count] - prefix[:count]) * down[:count])
 
 
-def window_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> list[tuple[int, tuple]]:
-    """(partition, (doc id, window hashes, window positions)) for every partition holding one of the windows."""
-    hashes = window_hashes(tokens, options.min_tokens)
-    if not len(hashes):
-        return []
-    partition = (hashes % np.uint64(options.partitions)).astype(np.int64)
+@dataclass(frozen=True)
+class Anchors:
+    """A document's part of the candidate pass: (partition, (doc id, anchor hashes as bytes)) records, and whether
+    an anchor repeats inside the document (then it is a candidate on its own)."""
+
+    records: list[tuple[int, tuple[str, bytes]]]
+    repeats_inside: bool
+
+
+def sliding_minimum(values: np.ndarray, width: int) -> np.ndarray:
+    """min(values[i : i + width]) for every full window, by doubling spans (log2(width) numpy passes)."""
+    result, span = values, 1
+    while span * 2 <= width:
+        result = np.minimum(result[:-span], result[span:])
+        span *= 2
+    count = len(values) - width + 1
+    return np.minimum(result[:count], result[width - span : width - span + count])
+
+
+def anchor_hashes(tokens: list[str], k: int) -> tuple[np.ndarray, bool]:
+    """A document's distinct winnowed anchors: the smallest hash of a = ceil(k/2) tokens in every run of k - a + 1
+    consecutive ones (every k-window holds exactly one such run); empty below k tokens, which make no window. Also
+    whether a chosen anchor occurs twice in the document, which a window repeated inside it always causes."""
+    if len(tokens) < k:
+        return np.zeros(0, dtype=np.uint64), False
+    size = (k + 1) // 2
+    hashes = window_hashes(tokens, size)
+    anchors = np.unique(sliding_minimum(hashes, k - size + 1))
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    return anchors, bool(len(repeated)) and bool(np.isin(anchors, repeated).any())
+
+
+def _partition_blobs(hashes: np.ndarray, partitions: int, *columns: np.ndarray) -> list[tuple[int, list[bytes]]]:
+    """(partition, [bytes of hashes, bytes of each column]) per partition (hash % partitions) holding a hash; one
+    sort and byte slices, so a document's records cost microseconds, not a numpy call per partition."""
+    partition = (hashes % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(partition, kind="stable")
-    bounds = np.flatnonzero(np.diff(partition[order])) + 1
+    blobs = [(array[order].tobytes(), array.itemsize) for array in (hashes, *columns)]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(partition, minlength=partitions))))
     return [
-        (int(partition[group[0]]), (doc_id, hashes[group], group.astype(np.int64)))
-        for group in np.split(order, bounds)
+        (index, [blob[first * size : last * size] for blob, size in blobs])
+        for index, (first, last) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        if last > first
     ]
 
 
-def later_copies_in_partition(records: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> list[tuple[str, tuple]]:
+def anchor_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> Anchors:
+    anchors, repeats_inside = anchor_hashes(tokens, options.min_tokens)
+    records = [(partition, (doc_id, blob)) for partition, (blob,) in _partition_blobs(anchors, options.partitions)]
+    return Anchors(records, repeats_inside)
+
+
+def documents_sharing_anchors(records: Iterable[tuple[str, bytes]]) -> list[str]:
+    """For one partition: the ids of documents with an anchor that another document has too."""
+    records = list(records)
+    if not records:
+        return []
+    per_document = [np.frombuffer(blob, dtype=np.uint64) for _, blob in records]
+    owners = np.concatenate([np.full(len(h), index, dtype=np.int64) for index, h in enumerate(per_document)])
+    hashes = np.concatenate(per_document)
+    order = np.argsort(hashes, kind="stable")
+    hashes, owners = hashes[order], owners[order]
+    shared = np.zeros(len(hashes), dtype=bool)
+    same_as_next = hashes[1:] == hashes[:-1]  # each document's anchors are distinct, so equal hashes mean 2 docs
+    shared[1:] |= same_as_next
+    shared[:-1] |= same_as_next
+    return [records[index][0] for index in np.unique(owners[shared])]
+
+
+def window_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> list[tuple[int, tuple]]:
+    """(partition, (doc id, window hashes, window positions)) for every partition holding one of the windows;
+    hashes and int32 positions travel as bytes, which Beam encodes without pickling."""
+    hashes = window_hashes(tokens, options.min_tokens)
+    positions = np.arange(len(hashes), dtype=np.int32)
+    return [(partition, (doc_id, *blobs)) for partition, blobs in _partition_blobs(hashes, options.partitions,
+                                                                                    positions)]
+
+
+def later_copies_in_partition(records: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, tuple]]:
     """For one partition: (first doc, (copy doc, copy positions, first positions)) for every window whose hash
     occurs at an earlier (doc id, position); these are claims, checked token by token later."""
-    records = list(records)
+    records = [(doc_id, np.frombuffer(h, dtype=np.uint64), np.frombuffer(p, dtype=np.int32).astype(np.int64))
+               for doc_id, h, p in records]
     if not records:
         return []
     ids = sorted({doc_id for doc_id, _, _ in records})
@@ -215,11 +294,25 @@ def remove_tokens(text: str, spans: TokenSpans, mask: np.ndarray) -> Removal:
 # ---- single-machine implementations over a whole corpus ---------------------------------------------------------
 
 
+def candidates_by_anchors(documents: dict[str, list[str]], options: SubstringOptions) -> set[str]:
+    """The candidate pass in one process: every document that may hold a repeated window."""
+    candidates, anchor_partitions = set(), {}
+    for doc_id, tokens in documents.items():
+        anchors = anchor_records(doc_id, tokens, options)
+        if anchors.repeats_inside:
+            candidates.add(doc_id)
+        for partition, record in anchors.records:
+            anchor_partitions.setdefault(partition, []).append(record)
+    for records in anchor_partitions.values():
+        candidates.update(documents_sharing_anchors(records))
+    return candidates
+
+
 def later_copies_hashed(documents: dict[str, list[str]], options: SubstringOptions) -> dict[str, np.ndarray]:
     """{doc id: verified later-copy window positions}, by running the distributed steps in one process."""
     partitions: dict[int, list] = {}
-    for doc_id, tokens in documents.items():
-        for partition, record in window_records(doc_id, tokens, options):
+    for doc_id in sorted(candidates_by_anchors(documents, options)):
+        for partition, record in window_records(doc_id, documents[doc_id], options):
             partitions.setdefault(partition, []).append(record)
     claims_at: dict[str, list] = {}
     for records in partitions.values():

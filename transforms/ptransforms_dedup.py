@@ -1,10 +1,11 @@
 """The Beam half of deduplication: chains of keyed shuffles over the pure parts in transforms/dedup_*.py and
 transforms/connected_components.py. No step gathers the corpus, a cluster's pairs, or the graph onto one worker:
 
-- DedupMinHash: signatures -> (band, band key) buckets -> a star per bucket -> ConnectedComponents -> one
-  decision per document id, joined back to the documents with CoGroupByKey.
-- DedupSubstrings: window hashes grouped by hash partition -> claims sent to the first occurrence's document ->
-  token runs sent back and checked -> spans cut, joined by id.
+- DedupMinHash: signatures -> (band, band key) entries grouped by key partition -> a star per bucket ->
+  ConnectedComponents -> one decision per document id, joined back to the documents with CoGroupByKey.
+- DedupSubstrings: winnowed anchors grouped by hash partition -> candidate ids joined by id; for the candidates
+  only, window hashes grouped by hash partition -> claims sent to the first occurrence's document -> token runs
+  sent back and checked -> spans cut, joined by id.
 - DedupUrls: (normalised URL -> small preference tuples) -> one decision per document id, joined by id.
 
 Each returns `.kept` and `.rejected` and counts `kept` / `dropped.<reason>` under its stage, like every step.
@@ -12,37 +13,44 @@ Each returns `.kept` and `.rejected` and counts `kept` / `dropped.<reason>` unde
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from transforms.connected_components import large_star, small_star, star_decision, star_edges
-from transforms.dedup_minhash import MinHasher, MinHashOptions, jaccard, keep_rank
+from transforms.connected_components import large_star, small_star, star_decision
+from transforms.dedup_minhash import MinHasher, MinHashOptions, bucket_edges, bucket_records, jaccard, keep_rank
 from transforms.dedup_substrings import (
     SubstringOptions,
+    anchor_records,
     answer_claims,
+    documents_sharing_anchors,
     later_copies_in_partition,
     remove_tokens,
     removed_token_mask,
+    substring_tokens,
     tokenize_with_offsets,
     verified_windows,
     window_records,
 )
 from transforms.dedup_urls import normalize_url, preference
 from transforms.ptransforms import KEPT, REJECTED, _Counters
-from transforms.records import Rejected
+from transforms.records import Rejected, pack_record, unpack_record
 
 MINHASH_STAGE = "dedup_minhash"
 SUBSTRING_STAGE = "dedup_substrings"
 URL_STAGE = "dedup_urls"
 COMPONENTS_NAMESPACE = "dedup_minhash.components"
 DUPLICATE = "duplicate"
+_REPEATS_INSIDE, _RECORDS, _CANDIDATE, _UNTOUCHED = "repeats_inside", "records", "candidate", "untouched"
 _SHINGLES = "shingles"
 _BANDS = "bands"
 
 
 def _by_id(documents, label: str):
-    return documents | label >> beam.Map(lambda document: (document.id, document))
+    """(id, packed document): the side of a join that carries the text, packed to keep grouped values small."""
+    return documents | label >> beam.Map(lambda document: (document.id, pack_record(document)))
 
 
 # ---- connected components ----------------------------------------------------------------------------------------
@@ -114,8 +122,9 @@ def rounds_from_counters(counters: dict[str, int], max_rounds: int) -> dict:
 
 
 class _SignatureFn(beam.DoFn):
-    """A batch of documents -> ((band, band key), node) per band of each; node = (keep rank, id). Shingle sets go
-    to a side output when candidates are verified. Batches amortise numpy's per-call cost over documents."""
+    """A batch of documents -> one compact record of (band, band key, node) entries per band-key partition; node =
+    (keep rank, id). Shingle sets go to a side output when candidates are verified. Batches amortise numpy's
+    per-call cost over documents, and packing them keeps a shuffle entry at ~20 bytes instead of ~250."""
 
     def __init__(self, options: MinHashOptions):
         self._options = options
@@ -140,11 +149,11 @@ class _SignatureFn(beam.DoFn):
         if not signable:
             return
         keys = hasher.band_keys_many(hasher.signatures([shingles for _, shingles in signable]))
-        for (document, shingles), document_keys in zip(signable, keys, strict=True):
-            node = (keep_rank(options.keep, document.text, document.scores), document.id)
-            for band, key in enumerate(document_keys):
-                yield beam.pvalue.TaggedOutput(_BANDS, ((band, key), node))
-            if options.verify_threshold is not None:
+        nodes = [(keep_rank(options.keep, document.text, document.scores), document.id) for document, _ in signable]
+        for record in bucket_records(nodes, keys, options.partitions):
+            yield beam.pvalue.TaggedOutput(_BANDS, record)
+        if options.verify_threshold is not None:
+            for document, shingles in signable:
                 yield beam.pvalue.TaggedOutput(_SHINGLES, (document.id, np.unique(shingles)))
 
 
@@ -197,7 +206,7 @@ class _ApplyClusterFn(beam.DoFn):
         decisions = list(grouped["decision"])
         duplicate_of = min((value for kind, value in decisions if kind == DUPLICATE), default=None)
         size = max((value for kind, value in decisions if kind == "kept"), default=1)
-        for document in grouped["document"]:
+        for document in map(unpack_record, grouped["document"]):
             if duplicate_of is not None:
                 self._counters.drop(DUPLICATE)
                 yield beam.pvalue.TaggedOutput(
@@ -225,8 +234,8 @@ class DedupMinHash(beam.PTransform):
         )
         edges = (
             signed[_BANDS]
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "StarEdges" >> beam.FlatMap(lambda bucket: star_edges(bucket[1]))
+            | "GroupPartitions" >> beam.GroupByKey()
+            | "StarEdges" >> beam.FlatMap(lambda partition: bucket_edges(partition[1]))
             | "UniqueEdges" >> beam.Distinct()  # a pair usually meets in several bands
         )
         if options.verify_threshold is not None:
@@ -246,12 +255,44 @@ class DedupMinHash(beam.PTransform):
 # ---- exact substrings --------------------------------------------------------------------------------------------
 
 
+class _AnchorFn(beam.DoFn):
+    """The candidate pass: anchor records, and the id of a document whose anchors repeat inside it."""
+
+    def __init__(self, options: SubstringOptions):
+        self._options = options
+
+    def process(self, document):
+        anchors = anchor_records(document.id, substring_tokens(document.text, document.lang), self._options)
+        if anchors.repeats_inside:
+            yield beam.pvalue.TaggedOutput(_REPEATS_INSIDE, document.id)
+        yield from anchors.records
+
+
+class _SplitCandidatesFn(beam.DoFn):
+    """Documents no anchor links to anything leave the stage here, untouched; candidates go on to the windows."""
+
+    def __init__(self):
+        self._counters = _Counters(SUBSTRING_STAGE)
+        self._candidates = Metrics.counter(SUBSTRING_STAGE, "candidates")
+
+    def process(self, element):
+        _, grouped = element
+        candidate = bool(list(grouped["candidate"]))
+        for document in map(unpack_record, grouped["document"]):
+            if candidate:
+                self._candidates.inc()
+                yield beam.pvalue.TaggedOutput(_CANDIDATE, document)
+            else:
+                self._counters.kept.inc()
+                yield document.with_scores({"dedup.substring_tokens_removed": 0.0})
+
+
 class _WindowFn(beam.DoFn):
     def __init__(self, options: SubstringOptions):
         self._options = options
 
     def process(self, document):
-        tokens = tokenize_with_offsets(document.text, document.lang).tokens
+        tokens = substring_tokens(document.text, document.lang)
         yield from window_records(document.id, tokens, self._options)
 
 
@@ -264,8 +305,8 @@ class _AnswerClaimsFn(beam.DoFn):
         claims = list(grouped["claim"])
         if not claims:
             return
-        for document in grouped["document"]:
-            tokens = tokenize_with_offsets(document.text, document.lang).tokens
+        for document in map(unpack_record, grouped["document"]):
+            tokens = substring_tokens(document.text, document.lang)
             yield from answer_claims(tokens, claims, self._k)
 
 
@@ -279,7 +320,7 @@ class _CutCopiesFn(beam.DoFn):
     def process(self, element):
         _, grouped = element
         answers = list(grouped["answer"])
-        for document in grouped["document"]:
+        for document in map(unpack_record, grouped["document"]):
             if not answers:
                 self._counters.kept.inc()
                 yield document.with_scores({"dedup.substring_tokens_removed": 0.0})
@@ -305,11 +346,50 @@ class _CutCopiesFn(beam.DoFn):
                 yield cut
 
 
+class StageOutputs(NamedTuple):
+    """What a composite stage returns: the same `.kept` / `.rejected` as a step's DoOutputsTuple."""
+
+    kept: beam.PCollection
+    rejected: beam.PCollection
+
+
 class DedupSubstrings(beam.PTransform):
     """Cut every later copy of a span of >= min_tokens tokens (the first occurrence by (id, position) stays);
-    drop documents cut below min_tokens_left tokens."""
+    drop documents cut below min_tokens_left tokens. A candidate pass on winnowed anchors sends only the documents
+    that may hold a repeated window through the window shuffle."""
 
     def __init__(self, options: SubstringOptions = SubstringOptions()):
+        super().__init__()
+        self.options = options
+
+    def expand(self, documents):
+        options = self.options
+        anchors = documents | "Anchors" >> beam.ParDo(_AnchorFn(options)).with_outputs(_REPEATS_INSIDE,
+                                                                                        main=_RECORDS)
+        sharing = (
+            anchors[_RECORDS]
+            | "GroupAnchors" >> beam.GroupByKey()
+            | "SharedAnchors" >> beam.FlatMap(lambda partition: documents_sharing_anchors(partition[1]))
+        )
+        candidate_ids = (
+            (sharing, anchors[_REPEATS_INSIDE])
+            | "Candidates" >> beam.Flatten()
+            | "CandidateKeys" >> beam.Map(lambda doc_id: (doc_id, None))
+        )
+        split = (
+            {"document": _by_id(documents, "DocumentsById"), "candidate": candidate_ids}
+            | "JoinCandidates" >> beam.CoGroupByKey()
+            | "Split" >> beam.ParDo(_SplitCandidatesFn()).with_outputs(_CANDIDATE, main=_UNTOUCHED)
+        )
+        cut = split[_CANDIDATE] | "CutCandidates" >> _CutRepeatedWindows(options)
+        return StageOutputs((split[_UNTOUCHED], cut.kept) | "AllKept" >> beam.Flatten(), cut.rejected)
+
+
+class _CutRepeatedWindows(beam.PTransform):
+    """The window shuffle over the candidates: window hashes grouped by partition -> claims sent to the first
+    occurrence's document -> token runs sent back, checked, and cut."""
+
+    def __init__(self, options: SubstringOptions):
         super().__init__()
         self.options = options
 
@@ -344,7 +424,7 @@ class _ApplyUrlDecisionFn(beam.DoFn):
     def process(self, element):
         _, grouped = element
         winners = list(grouped["winner"])
-        for document in grouped["document"]:
+        for document in map(unpack_record, grouped["document"]):
             if winners:
                 self._counters.drop(DUPLICATE)
                 yield beam.pvalue.TaggedOutput(

@@ -7,6 +7,7 @@ explains one record that a stage dropped. The document id (the WARC-Record-ID) i
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -125,3 +126,14 @@ def document_from_row(row: dict) -> Document:
     scores = values.get("scores") or {}
     values["scores"] = dict(scores.items() if isinstance(scores, dict) else scores)
     return Document(**values)
+
+
+def pack_record(record: Document | Rejected) -> bytes:
+    """A record as one bytes object, for grouped values (joins, shard writes): a runner that holds them in memory
+    (the DirectRunner) then keeps one object of about the text's size instead of a decoded record of ~1.6x that.
+    (zlib would halve it again but costs 90 us a page, 12x the pickling.)"""
+    return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_record(packed: bytes) -> Document | Rejected:
+    return pickle.loads(packed)

@@ -67,6 +67,7 @@ def test_steps_can_be_switched_off_and_shaped(corpus, tmp_path):
     (["--keep", "random"], "keep must be"),
     (["--no-minhash", "--no-substrings", "--no-urls"], "switched off"),
     (["--min-substring-tokens", "1"], "min_tokens"),
+    (["--lsh-partitions", "0"], "partitions must be at least 1"),
 ])
 def test_usage_errors_name_the_fix(corpus, tmp_path, argv, message):
     with pytest.raises(UsageError, match=message):

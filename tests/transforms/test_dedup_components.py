@@ -16,7 +16,6 @@ from transforms.connected_components import (
     large_star,
     small_star,
     star_decision,
-    star_edges,
 )
 from transforms.ptransforms_dedup import ConnectedComponents, rounds_from_counters
 
@@ -40,8 +39,6 @@ def test_steps_on_one_node():
     assert small_star(9, [2, 12]) == ([(9, 2)], False)
     assert star_decision(9, [2, 2]) == ("duplicate", 2)
     assert star_decision(2, [9, 4, 9]) == ("kept", 3)
-    assert sorted(star_edges([5, 3, 8])) == [(5, 3), (8, 3)]  # a star to the smallest member, not all pairs
-    assert star_edges([]) == []
 
 
 def test_a_long_path_needs_several_rounds_and_reports_them():

@@ -18,6 +18,8 @@ from transforms.dedup_minhash import (
     LshParams,
     MinHasher,
     MinHashOptions,
+    bucket_edges,
+    bucket_records,
     choose_bands_rows,
     keep_rank,
     minhash_settings,
@@ -202,6 +204,19 @@ def test_chinese_near_duplicates_by_characters(shared_data):
     with TestPipeline(argv=IN_MEMORY) as pipeline:
         outputs = pipeline | beam.Create(documents) | DedupMinHash(MinHashOptions(max_cc_rounds=2))
         assert_that(outputs.rejected | beam.Map(lambda r: (r.id, r.detail)), equal_to([("z2", "z1")]))
+
+
+def test_buckets_become_stars_to_their_smallest_node_across_batches_and_partitions():
+    # documents a, b, c share band 0's key 7; b and c share band 1's key 9; d shares nothing
+    first = bucket_records([(0.0, "b"), (0.0, "a")], np.array([[7, 9], [7, 5]], dtype=np.uint64), partitions=2)
+    second = bucket_records([(-1.0, "c"), (0.0, "d")], np.array([[7, 9], [8, 4]], dtype=np.uint64), partitions=2)
+    partitions: dict[int, list] = {}
+    for partition, record in first + second:
+        partitions.setdefault(partition, []).append(record)
+    edges = sorted(edge for records in partitions.values() for edge in bucket_edges(records))
+    # c ranks first (keep rank -1), so both buckets are stars around it
+    assert edges == [((0.0, "a"), (-1.0, "c")), ((0.0, "b"), (-1.0, "c")), ((0.0, "b"), (-1.0, "c"))]
+    assert bucket_edges([]) == []
 
 
 def test_twenty_thousand_identical_documents_make_a_star_not_pairs():

@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from transforms.dedup_substrings import (
     SubstringOptions,
+    candidates_by_anchors,
     later_copies_by_suffix_array,
     later_copies_hashed,
     remove_tokens,
     removed_token_mask,
+    sliding_minimum,
     suffix_array,
     tokenize_with_offsets,
     verified_windows,
@@ -55,6 +57,32 @@ def corpora_with_plants(draw):
 def test_hashed_windows_equal_the_suffix_array(documents, k, partitions):
     hashed = later_copies_hashed(documents, SubstringOptions(min_tokens=k, partitions=partitions))
     assert same_copies(hashed, later_copies_by_suffix_array(documents, k))
+
+
+@settings(max_examples=150, deadline=None)
+@given(corpora_with_plants(), st.integers(2, 9), st.integers(1, 5))
+def test_every_document_with_a_repeated_window_is_a_candidate(documents, k, partitions):
+    occurrences: dict[tuple, list] = {}
+    for doc_id, tokens in documents.items():
+        for start in range(len(tokens) - k + 1):
+            occurrences.setdefault(tuple(tokens[start : start + k]), []).append(doc_id)
+    involved = {doc_id for places in occurrences.values() if len(places) > 1 for doc_id in places}
+    assert involved <= candidates_by_anchors(documents, SubstringOptions(min_tokens=k, partitions=partitions))
+
+
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=80), st.data())
+def test_sliding_minimum_is_the_minimum_of_every_full_window(values, data):
+    width = data.draw(st.integers(1, len(values)))
+    array = np.array(values, dtype=np.uint64)
+    expected = [min(values[i : i + width]) for i in range(len(values) - width + 1)]
+    assert sliding_minimum(array, width).tolist() == expected
+
+
+def test_unrelated_documents_are_not_candidates(shared_data):
+    words = (shared_data / "text" / "gutenberg_972_devils_dictionary.txt").read_text().split()
+    documents = {f"d{i:02d}": words[i * 400 : i * 400 + 300] for i in range(30)}
+    documents["copy"] = documents["d07"][100:160] + words[-200:]
+    assert candidates_by_anchors(documents, SubstringOptions(min_tokens=50)) == {"d07", "copy"}
 
 
 def test_suffix_array_has_64_bit_offsets_and_sorts_integer_sequences():
