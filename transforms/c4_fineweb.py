@@ -2,7 +2,8 @@
 
 C4 works line by line (it rewrites the text), then judges the page; FineWeb looks at line statistics
 of the page as it is. Terminal punctuation includes the Chinese full stop, exclamation and question marks
-and ellipsis, so these rules do not wipe out Chinese pages.
+and ellipsis, so these rules do not wipe out Chinese pages. With `counting: fineweb` both apply their rules
+as FineWeb's datatrove code does (`transforms.fineweb_counting`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from transforms import fineweb_counting
 from transforms.records import Document
 from transforms.step import ScoringStep, Step, Verdict
 from transforms.text_units import TextUnits
@@ -29,8 +31,10 @@ class C4Options:
     drop_policy_lines: bool = True
     drop_lorem_ipsum: bool = True
     drop_curly_bracket: bool = True  # C4: "{" signals code
+    counting: str = "paper"  # or "fineweb": lines, citations and sentences as FineWeb's datatrove code treats them
 
     def __post_init__(self):
+        fineweb_counting.check_counting(self.counting)
         for name in ("min_words_per_line", "min_sentences", "max_word_length"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -72,8 +76,10 @@ class FineWebOptions:
     # FineWeb's paper says 0.1, its released datatrove config uses 0.01: both appear in public sources.
     max_duplicate_line_chars_fraction: float = 0.1
     max_newlines_per_word: float = 0.3
+    counting: str = "paper"  # or "fineweb": unstripped lines, Unicode terminators, newlines per spaCy token
 
     def __post_init__(self):
+        fineweb_counting.check_counting(self.counting)
         for name in ("min_punctuated_lines_fraction", "max_short_lines_fraction", "max_duplicate_line_chars_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
@@ -116,7 +122,10 @@ class C4Step(Step):
         self.options = options
 
     def judge(self, document: Document) -> Verdict:
-        rewritten, reason, scores = c4_filter(document.text, document.lang, self.options)
+        if self.options.counting == "fineweb":
+            rewritten, reason, scores = fineweb_counting.c4_filter(document.text, self.options)
+        else:
+            rewritten, reason, scores = c4_filter(document.text, document.lang, self.options)
         if reason is not None:
             return Verdict(document.with_scores(scores), reason)
         return Verdict(document.with_scores(scores, text=rewritten))
@@ -129,6 +138,8 @@ class FineWebStep(ScoringStep):
         super().__init__(options)
 
     def score(self, units: TextUnits) -> dict[str, float]:
+        if self.options.counting == "fineweb":
+            return fineweb_counting.fineweb_scores(units, self.options)
         return fineweb_scores(units, self.options)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:

@@ -3,7 +3,8 @@
 Scores are computed once per document from shared `TextUnits` and kept on the document; `decide_*`
 compares them with the recipe's thresholds, so thresholds can change later without recomputing.
 For Chinese, words come from jieba, characters are counted without spaces, the stop-word rule uses
-Chinese function words, and bullets include Chinese list markers.
+Chinese function words, and bullets include Chinese list markers. With `counting: fineweb` the scores are
+counted as FineWeb's code counts them (`transforms.fineweb_counting`), under the same names and thresholds.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from transforms import fineweb_counting
 from transforms.step import ScoringStep
 from transforms.text_units import TextUnits
 
@@ -29,9 +31,11 @@ class RepetitionOptions:
     max_duplicate_ngram_char_fraction: dict[str, float] = field(
         default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
     )
+    counting: str = "paper"  # or "fineweb": units and fractions as FineWeb's datatrove code counts them
 
     def __post_init__(self):
         _check_fractions(self)
+        fineweb_counting.check_counting(self.counting)
 
 
 def _check_fractions(options) -> None:
@@ -45,14 +49,7 @@ def _duplicate_fractions(items: list[str]) -> tuple[float, float]:
     """(share of items that repeat an earlier item, share of characters in those repeats)."""
     if not items:
         return 0.0, 0.0
-    seen: set[str] = set()
-    duplicates = duplicate_chars = 0
-    for item in items:
-        if item in seen:
-            duplicates += 1
-            duplicate_chars += len(item)
-        else:
-            seen.add(item)
+    duplicates, duplicate_chars = fineweb_counting.duplicate_counts(items)
     return duplicates / len(items), duplicate_chars / max(1, sum(map(len, items)))
 
 
@@ -135,9 +132,11 @@ class QualityOptions:
     max_ellipsis_lines_fraction: float = 0.3
     min_alpha_words_fraction: float = 0.8
     min_stop_words: int = 2
+    counting: str = "paper"  # or "fineweb": spaCy-style tokens, as FineWeb's datatrove code counts
 
     def __post_init__(self):
         _check_fractions(self)
+        fineweb_counting.check_counting(self.counting)
         if self.min_words < 0 or self.max_words < self.min_words:
             raise ValueError(f"need 0 <= min_words <= max_words, got {self.min_words} and {self.max_words}")
 
@@ -190,6 +189,8 @@ class RepetitionStep(ScoringStep):
         super().__init__(options)
 
     def score(self, units: TextUnits) -> dict[str, float]:
+        if self.options.counting == "fineweb":
+            return fineweb_counting.repetition_scores(units, TOP_NGRAM_SIZES, DUPLICATE_NGRAM_SIZES)
         return repetition_scores(units)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:
@@ -203,6 +204,8 @@ class QualityStep(ScoringStep):
         super().__init__(options)
 
     def score(self, units: TextUnits) -> dict[str, float]:
+        if self.options.counting == "fineweb":
+            return fineweb_counting.quality_scores(units, STOP_WORDS["en"])
         return quality_scores(units)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:

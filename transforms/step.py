@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from transforms.records import Document, Page
-from transforms.text_units import TextUnits
+from transforms.text_units import TextUnits, units_of
 
 
 @dataclass(frozen=True)
@@ -52,5 +52,5 @@ class ScoringStep(Step):
     def decide(self, scores: dict[str, float], lang: str) -> str | None: ...
 
     def judge(self, document: Document) -> Verdict:
-        scores = self.score(TextUnits(document.text, document.lang))
+        scores = self.score(units_of(document.text, document.lang))
         return Verdict(document.with_scores(scores), self.decide(scores, document.lang))

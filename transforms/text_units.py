@@ -2,7 +2,11 @@
 
 English and other space-delimited languages split words on whitespace (Gopher strips punctuation from
 word edges); Chinese is segmented with jieba, since characters are not words and whitespace is absent.
-Japanese and Thai have no segmenter here, so their "words" are characters.
+Japanese and Thai have no segmenter here, so their "words" are characters. `word_tokens` are the tokens
+FineWeb's code counts (spaCy's English tokenizer, punctuation marks included), for `counting: fineweb`.
+
+`units_of` keeps the last few documents' units, so the steps that look at one document in turn (repetition,
+quality, FineWeb) split and tokenise its text once.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+
+from transforms.word_tokens import word_tokens as english_word_tokens
 
 SEGMENTED_BY_JIEBA = frozenset({"zh"})
 CHARACTER_WORDS = frozenset({"ja", "th", "lo", "km", "my", "bo"})
@@ -50,6 +56,22 @@ class TextUnits:
         if self.lang in SEGMENTED_BY_JIEBA:
             return [token for token in _jieba_tokens(self.text) if token.strip()]
         return self.text.split()
+
+    @cached_property
+    def word_tokens(self) -> list[str]:
+        """Tokens as spaCy makes them (FineWeb's words): punctuation marks are tokens, whitespace is not.
+        Chinese tokens come from jieba and character-script languages count characters, as `words` do."""
+        if self.lang in SEGMENTED_BY_JIEBA:
+            return self.raw_tokens
+        if self.lang in CHARACTER_WORDS:
+            return self.words
+        return english_word_tokens(self.text)
+
+
+@lru_cache(maxsize=8)
+def units_of(text: str, lang: str) -> TextUnits:
+    """The shared units of one text: steps called in turn on the same document get the same object."""
+    return TextUnits(text, lang)
 
 
 _EDGE_PUNCTUATION = "".join(

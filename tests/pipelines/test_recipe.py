@@ -37,6 +37,9 @@ def test_recipe_from_a_file(tmp_path):
         ({"stages": {"extract_text": {}}}, "must be a list"),
         ({"colour": "blue"}, "unknown key(s) colour"),
         (["not", "a", "mapping"], "a recipe is a mapping"),
+        ({"stages": [{"filter_quality": {"counting": "spacy"}}]},
+         "stages[0].filter_quality: counting must be 'paper' (the published definitions, the default) or 'fineweb'"),
+        ({"stages": [{"filter_c4": {"counting": True}}]}, "stages[0].filter_c4.counting: expected str"),
     ],
 )
 def test_mistakes_are_clear_errors(document, message):

@@ -55,7 +55,7 @@ def test_oversized_page_is_never_parsed(step):
     huge = "<html><body>" + "<p>filler text in a very large page</p>" * 1_500_000 + "</body></html>"  # ~55 MB
     started = time.monotonic()
     assert step.judge(page(huge)).reason == "too_large"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # parsing 55 MB would take tens of seconds; generous for loaded CI
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_a_stalled_extraction_is_killed_and_the_next_page_still_works():
     try:
         started = time.monotonic()
         assert step.judge(page(slow)).reason == "timeout"
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.5  # the limit plus sending 7.5 MB and a kill, with room for load
         # A fresh extraction process serves the next page; its start-up is not charged to that page.
         assert step.judge(page(ARTICLE)).reason is None
     finally:
