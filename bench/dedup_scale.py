@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,10 +70,10 @@ def signature_throughput(texts: list[str], out: list[str]) -> None:
     out.append(f"| datasketch MinHash.bulk, same shingles and hash function | 112 | {rate:,.0f} |")
 
 
-def make_corpus(size: int, folder: Path, seed: int = 0) -> dict:
+def make_corpus(size: int, folder: Path, words: int, seed: int = 0) -> dict:
     """Write the corpus once; a later run with the same size and seed reuses it (10^6 documents take minutes)."""
     described = folder / "corpus.json"
-    if described.exists() and json.loads(described.read_text()).get("seed") == seed:
+    if described.exists() and json.loads(described.read_text()).get("seed") == seed:  # the folder names the size
         return json.loads(described.read_text())
     rng = random.Random(seed)
     lines, vocabulary = english_lines(), english_words()[:50_000]
@@ -81,12 +81,12 @@ def make_corpus(size: int, folder: Path, seed: int = 0) -> dict:
     documents, clustered = [], 0
     while len(documents) < size:
         index = len(documents)
-        text = synthetic_document(lines, vocabulary, rng)
+        text = synthetic_document(lines, vocabulary, rng, words)
         url = f"https://site{index % 5000}.example/page/{index}"
         if rng.random() < 0.02:
-            words = text.split()
-            at = rng.randrange(len(words))
-            text = " ".join(words[:at] + plant + words[at:])
+            tokens = text.split()
+            at = rng.randrange(len(tokens))
+            text = " ".join(tokens[:at] + plant + tokens[at:])
         documents.append(Document(f"doc-{index:08d}", url, "2024-05-01T00:00:00Z", "CC-BENCH", text, "en"))
         if rng.random() < 0.1 / 6:  # clusters average about 6 members, so ~10% of documents are clustered
             members, chain, previous = rng.randint(2, 12), rng.random() < 0.5, text.split()
@@ -115,24 +115,42 @@ def make_corpus(size: int, folder: Path, seed: int = 0) -> dict:
     return result
 
 
-def run_pipeline(corpus: Path, output: Path, extra: list[str]) -> dict:
-    command = ["/usr/bin/time", "-v", sys.executable, "-c", RUN_DEDUP, "dedup", "--input", str(corpus),
-               "--output", str(output), "--direct_running_mode", "in_memory", "--direct_num_workers", "1", *extra]
+def run_pipeline(corpus: Path, output: Path, mode: str, workers: int, extra: list[str]) -> dict:
+    """Run `ccrefine dedup` in a child process; peak RSS is the largest sum over the child and every process it
+    started (the multi-processing runner's SDK workers), sampled twice a second."""
+    import psutil
+
+    command = [sys.executable, "-c", RUN_DEDUP, "dedup", "--input", str(corpus), "--output", str(output),
+               "--direct_running_mode", mode, "--direct_num_workers", str(workers), *extra]
     start = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    wall = time.perf_counter() - start
-    if finished.returncode:
-        raise RuntimeError(finished.stderr[-3000:])
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", finished.stderr).group(1))
+    with tempfile.TemporaryFile("w+") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                 cwd=Path(__file__).resolve().parent.parent)
+        root, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            try:
+                processes = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in processes if p.is_running()))
+            except psutil.Error:
+                pass  # a process ended between listing and reading it
+            time.sleep(0.5)
+        wall = time.perf_counter() - start
+        if child.returncode:
+            log.seek(0)
+            raise RuntimeError(log.read()[-3000:])
     stats = json.loads((output / "stats.json").read_text())
-    return {"wall_s": wall, "peak_rss_gib": rss_kb / 2**20, "stats": stats}
+    return {"wall_s": wall, "peak_rss_gib": peak / 2**30, "stats": stats}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--workdir", default="/tmp/dedup-scale")
+    parser.add_argument("--words", type=int, default=500, help="words per document (default: 500, ~2.7 KB)")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--mode", choices=["in_memory", "multi_processing"], default="multi_processing",
+                        help="DirectRunner running mode (default: multi_processing, what `ccrefine dedup` uses)")
+    parser.add_argument("--workers", type=int, default=2, help="DirectRunner workers (default: 2, one per core)")
     args = parser.parse_args()
     out: list[str] = []
     if not args.skip_throughput:
@@ -148,9 +166,9 @@ def main() -> None:
                "CC rounds that changed the graph (nodes changed per round) |")
     out.append("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        folder = Path(args.workdir) / f"n{size}"
-        described = make_corpus(size, folder / "corpus")
-        result = run_pipeline(folder / "corpus", folder / "refined", ["--shards", "4"])
+        folder = Path(args.workdir) / f"n{size}-w{args.words}"
+        described = make_corpus(size, folder / "corpus", args.words)
+        result = run_pipeline(folder / "corpus", folder / "refined", args.mode, args.workers, ["--shards", "4"])
         stages = {row["stage"]: row for row in result["stats"]["stages"]}
         components = result["stats"]["connected_components"]
         per_round = [count for count in components["nodes_changed_per_round"] if count]

@@ -9,15 +9,15 @@ are words with their punctuation (whitespace-separated), jieba words for Chinese
 written without spaces; a document that loses tokens and keeps fewer than `min_tokens_left` is dropped.
 
 Two implementations compute the same later copies:
-- hashed windows, the distributed one. First a cheap pass finds the documents that can hold a copy at all: each
-  document sends only its winnowed anchors (Schleimer et al. 2003): hashes of a = ceil(k/2) tokens, the smallest in
-  every run of k - a + 1 consecutive ones. Every k-window contains such a run, and its smallest anchor depends on
-  the window's tokens alone, so every occurrence of a repeated window sends the same anchor: documents whose
-  anchors meet nowhere else hold no repeated window and leave the stage untouched. Only the candidates then send a
-  rolling 64-bit hash of every window, partitioned by hash so that one worker holds one partition; within a
-  partition the earliest occurrence of each hash is found by sorting; each claimed copy is then checked token by
-  token against its first occurrence (requests merged into runs, so the tokens travel once per run) and hash
-  collisions are counted and ignored.
+- hashed windows, the distributed one. First a cheap pass finds where a copy can be at all: each document sends
+  only its winnowed anchors (Schleimer et al. 2003). A window's anchor is the smallest hash of the k - a + 1 pieces
+  of a = ceil(k/2) tokens inside it, so it depends on the window's tokens alone and every occurrence of a repeated
+  window has the same one; a document sends each distinct anchor once (about 2 per k tokens), and learns back
+  which of them another document (or its own text, twice) has too. Documents with no shared anchor leave the stage
+  untouched; the others send a rolling 64-bit hash of only the windows whose anchor is shared, partitioned by
+  hash so that one worker holds one partition; within a partition the earliest occurrence of each hash is found
+  by sorting; each claimed copy is then checked token by token against its first occurrence (requests merged into
+  runs, so the tokens travel once per run) and hash collisions are counted and ignored.
 - a suffix array over the token ids of the whole corpus (pydivsufsort, 64-bit offsets): the reference for
   single-machine corpora and for tests.
 """
@@ -106,11 +106,11 @@ def window_hashes(tokens: list[str], k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Anchors:
-    """A document's part of the candidate pass: (partition, (doc id, anchor hashes as bytes)) records, and whether
-    an anchor repeats inside the document (then it is a candidate on its own)."""
+    """A document's part of the anchor pass: (partition, (doc id, anchor hashes as bytes)) records, and the anchors
+    that occur twice inside the document (each is shared already, without a shuffle)."""
 
     records: list[tuple[int, tuple[str, bytes]]]
-    repeats_inside: bool
+    repeated_inside: np.ndarray
 
 
 def sliding_minimum(values: np.ndarray, width: int) -> np.ndarray:
@@ -123,18 +123,23 @@ def sliding_minimum(values: np.ndarray, width: int) -> np.ndarray:
     return np.minimum(result[:count], result[width - span : width - span + count])
 
 
-def anchor_hashes(tokens: list[str], k: int) -> tuple[np.ndarray, bool]:
-    """A document's distinct winnowed anchors: the smallest hash of a = ceil(k/2) tokens in every run of k - a + 1
-    consecutive ones (every k-window holds exactly one such run); empty below k tokens, which make no window. Also
-    whether a chosen anchor occurs twice in the document, which a window repeated inside it always causes."""
-    if len(tokens) < k:
-        return np.zeros(0, dtype=np.uint64), False
+def window_anchors(tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the anchor of every k-window, the hashes of all a-token pieces): a window's anchor is the smallest hash of
+    the k - a + 1 pieces of a = ceil(k/2) tokens inside it, so it depends on the window's tokens alone."""
     size = (k + 1) // 2
-    hashes = window_hashes(tokens, size)
-    anchors = np.unique(sliding_minimum(hashes, k - size + 1))
-    ordered = np.sort(hashes)
+    pieces = window_hashes(tokens, size)
+    return sliding_minimum(pieces, k - size + 1), pieces
+
+
+def anchor_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> Anchors:
+    if len(tokens) < options.min_tokens:  # no window at all
+        return Anchors([], np.zeros(0, dtype=np.uint64))
+    anchors, pieces = window_anchors(tokens, options.min_tokens)
+    anchors = np.unique(anchors)
+    ordered = np.sort(pieces)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    return anchors, bool(len(repeated)) and bool(np.isin(anchors, repeated).any())
+    records = [(partition, (doc_id, blob)) for partition, (blob,) in _partition_blobs(anchors, options.partitions)]
+    return Anchors(records, anchors[np.isin(anchors, repeated)])
 
 
 def _partition_blobs(hashes: np.ndarray, partitions: int, *columns: np.ndarray) -> list[tuple[int, list[bytes]]]:
@@ -151,14 +156,8 @@ def _partition_blobs(hashes: np.ndarray, partitions: int, *columns: np.ndarray) 
     ]
 
 
-def anchor_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> Anchors:
-    anchors, repeats_inside = anchor_hashes(tokens, options.min_tokens)
-    records = [(partition, (doc_id, blob)) for partition, (blob,) in _partition_blobs(anchors, options.partitions)]
-    return Anchors(records, repeats_inside)
-
-
-def documents_sharing_anchors(records: Iterable[tuple[str, bytes]]) -> list[str]:
-    """For one partition: the ids of documents with an anchor that another document has too."""
+def shared_anchors(records: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """For one partition: (doc id, its anchors that another document has too) for every document with one."""
     records = list(records)
     if not records:
         return []
@@ -171,16 +170,28 @@ def documents_sharing_anchors(records: Iterable[tuple[str, bytes]]) -> list[str]
     same_as_next = hashes[1:] == hashes[:-1]  # each document's anchors are distinct, so equal hashes mean 2 docs
     shared[1:] |= same_as_next
     shared[:-1] |= same_as_next
-    return [records[index][0] for index in np.unique(owners[shared])]
+    owners, hashes = owners[shared], hashes[shared]
+    if not len(owners):
+        return []
+    by_owner = np.argsort(owners, kind="stable")
+    owners, hashes = owners[by_owner], hashes[by_owner]
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+    ends = np.concatenate((starts[1:], [len(owners)]))
+    return [(records[owners[a]][0], hashes[a:b].tobytes()) for a, b in zip(starts, ends, strict=True)]
 
 
-def window_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> list[tuple[int, tuple]]:
-    """(partition, (doc id, window hashes, window positions)) for every partition holding one of the windows;
-    hashes and int32 positions travel as bytes, which Beam encodes without pickling."""
-    hashes = window_hashes(tokens, options.min_tokens)
-    positions = np.arange(len(hashes), dtype=np.int32)
+def window_records(doc_id: str, tokens: list[str], shared: np.ndarray,
+                   options: SubstringOptions) -> list[tuple[int, tuple]]:
+    """(partition, (doc id, window hashes, window positions)) for every partition holding one of the windows whose
+    anchor is shared (no other window can be repeated: every occurrence of a window has the same anchor); hashes
+    and int32 positions travel as bytes, which Beam encodes without pickling."""
+    if len(tokens) < options.min_tokens or not len(shared):
+        return []
+    anchors, _ = window_anchors(tokens, options.min_tokens)
+    positions = np.flatnonzero(np.isin(anchors, shared))
+    hashes = window_hashes(tokens, options.min_tokens)[positions]
     return [(partition, (doc_id, *blobs)) for partition, blobs in _partition_blobs(hashes, options.partitions,
-                                                                                    positions)]
+                                                                                    positions.astype(np.int32))]
 
 
 def later_copies_in_partition(records: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, tuple]]:
@@ -294,25 +305,27 @@ def remove_tokens(text: str, spans: TokenSpans, mask: np.ndarray) -> Removal:
 # ---- single-machine implementations over a whole corpus ---------------------------------------------------------
 
 
-def candidates_by_anchors(documents: dict[str, list[str]], options: SubstringOptions) -> set[str]:
-    """The candidate pass in one process: every document that may hold a repeated window."""
-    candidates, anchor_partitions = set(), {}
+def shared_anchors_by_document(documents: dict[str, list[str]], options: SubstringOptions) -> dict[str, np.ndarray]:
+    """The anchor pass in one process: {doc id: its shared anchors} for every document that may hold a repeat."""
+    shared: dict[str, list] = {}
+    anchor_partitions: dict[int, list] = {}
     for doc_id, tokens in documents.items():
         anchors = anchor_records(doc_id, tokens, options)
-        if anchors.repeats_inside:
-            candidates.add(doc_id)
+        if len(anchors.repeated_inside):
+            shared.setdefault(doc_id, []).append(anchors.repeated_inside)
         for partition, record in anchors.records:
             anchor_partitions.setdefault(partition, []).append(record)
     for records in anchor_partitions.values():
-        candidates.update(documents_sharing_anchors(records))
-    return candidates
+        for doc_id, blob in shared_anchors(records):
+            shared.setdefault(doc_id, []).append(np.frombuffer(blob, dtype=np.uint64))
+    return {doc_id: np.unique(np.concatenate(parts)) for doc_id, parts in shared.items()}
 
 
 def later_copies_hashed(documents: dict[str, list[str]], options: SubstringOptions) -> dict[str, np.ndarray]:
     """{doc id: verified later-copy window positions}, by running the distributed steps in one process."""
     partitions: dict[int, list] = {}
-    for doc_id in sorted(candidates_by_anchors(documents, options)):
-        for partition, record in window_records(doc_id, documents[doc_id], options):
+    for doc_id, shared in sorted(shared_anchors_by_document(documents, options).items()):
+        for partition, record in window_records(doc_id, documents[doc_id], shared, options):
             partitions.setdefault(partition, []).append(record)
     claims_at: dict[str, list] = {}
     for records in partitions.values():

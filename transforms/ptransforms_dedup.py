@@ -3,9 +3,9 @@ transforms/connected_components.py. No step gathers the corpus, a cluster's pair
 
 - DedupMinHash: signatures -> (band, band key) entries grouped by key partition -> a star per bucket ->
   ConnectedComponents -> one decision per document id, joined back to the documents with CoGroupByKey.
-- DedupSubstrings: winnowed anchors grouped by hash partition -> candidate ids joined by id; for the candidates
-  only, window hashes grouped by hash partition -> claims sent to the first occurrence's document -> token runs
-  sent back and checked -> spans cut, joined by id.
+- DedupSubstrings: winnowed anchors grouped by hash partition -> shared anchors joined by id; for the windows with
+  a shared anchor only, window hashes grouped by hash partition -> claims sent to the first occurrence's
+  document -> token runs sent back and checked -> spans cut, joined by id.
 - DedupUrls: (normalised URL -> small preference tuples) -> one decision per document id, joined by id.
 
 Each returns `.kept` and `.rejected` and counts `kept` / `dropped.<reason>` under its stage, like every step.
@@ -25,10 +25,10 @@ from transforms.dedup_substrings import (
     SubstringOptions,
     anchor_records,
     answer_claims,
-    documents_sharing_anchors,
     later_copies_in_partition,
     remove_tokens,
     removed_token_mask,
+    shared_anchors,
     substring_tokens,
     tokenize_with_offsets,
     verified_windows,
@@ -43,7 +43,7 @@ SUBSTRING_STAGE = "dedup_substrings"
 URL_STAGE = "dedup_urls"
 COMPONENTS_NAMESPACE = "dedup_minhash.components"
 DUPLICATE = "duplicate"
-_REPEATS_INSIDE, _RECORDS, _CANDIDATE, _UNTOUCHED = "repeats_inside", "records", "candidate", "untouched"
+_REPEATED_INSIDE, _RECORDS, _CANDIDATE, _UNTOUCHED = "repeated_inside", "records", "candidate", "untouched"
 _SHINGLES = "shingles"
 _BANDS = "bands"
 
@@ -256,20 +256,21 @@ class DedupMinHash(beam.PTransform):
 
 
 class _AnchorFn(beam.DoFn):
-    """The candidate pass: anchor records, and the id of a document whose anchors repeat inside it."""
+    """The anchor pass: anchor records by partition, and (id, anchors) for the anchors repeated inside a document."""
 
     def __init__(self, options: SubstringOptions):
         self._options = options
 
     def process(self, document):
         anchors = anchor_records(document.id, substring_tokens(document.text, document.lang), self._options)
-        if anchors.repeats_inside:
-            yield beam.pvalue.TaggedOutput(_REPEATS_INSIDE, document.id)
+        if len(anchors.repeated_inside):
+            yield beam.pvalue.TaggedOutput(_REPEATED_INSIDE, (document.id, anchors.repeated_inside.tobytes()))
         yield from anchors.records
 
 
 class _SplitCandidatesFn(beam.DoFn):
-    """Documents no anchor links to anything leave the stage here, untouched; candidates go on to the windows."""
+    """Documents without a shared anchor leave the stage here, untouched; the others go on to the window shuffle
+    as (document, their shared anchors)."""
 
     def __init__(self):
         self._counters = _Counters(SUBSTRING_STAGE)
@@ -277,11 +278,11 @@ class _SplitCandidatesFn(beam.DoFn):
 
     def process(self, element):
         _, grouped = element
-        candidate = bool(list(grouped["candidate"]))
+        shared = b"".join(grouped["shared"])
         for document in map(unpack_record, grouped["document"]):
-            if candidate:
+            if shared:
                 self._candidates.inc()
-                yield beam.pvalue.TaggedOutput(_CANDIDATE, document)
+                yield beam.pvalue.TaggedOutput(_CANDIDATE, (document, shared))
             else:
                 self._counters.kept.inc()
                 yield document.with_scores({"dedup.substring_tokens_removed": 0.0})
@@ -291,9 +292,10 @@ class _WindowFn(beam.DoFn):
     def __init__(self, options: SubstringOptions):
         self._options = options
 
-    def process(self, document):
+    def process(self, candidate):
+        document, shared = candidate
         tokens = substring_tokens(document.text, document.lang)
-        yield from window_records(document.id, tokens, self._options)
+        yield from window_records(document.id, tokens, np.frombuffer(shared, dtype=np.uint64), self._options)
 
 
 class _AnswerClaimsFn(beam.DoFn):
@@ -355,8 +357,8 @@ class StageOutputs(NamedTuple):
 
 class DedupSubstrings(beam.PTransform):
     """Cut every later copy of a span of >= min_tokens tokens (the first occurrence by (id, position) stays);
-    drop documents cut below min_tokens_left tokens. A candidate pass on winnowed anchors sends only the documents
-    that may hold a repeated window through the window shuffle."""
+    drop documents cut below min_tokens_left tokens. An anchor pass first finds where a repeat can be, so only the
+    windows with a shared anchor go through the window shuffle."""
 
     def __init__(self, options: SubstringOptions = SubstringOptions()):
         super().__init__()
@@ -364,20 +366,16 @@ class DedupSubstrings(beam.PTransform):
 
     def expand(self, documents):
         options = self.options
-        anchors = documents | "Anchors" >> beam.ParDo(_AnchorFn(options)).with_outputs(_REPEATS_INSIDE,
+        anchors = documents | "Anchors" >> beam.ParDo(_AnchorFn(options)).with_outputs(_REPEATED_INSIDE,
                                                                                         main=_RECORDS)
-        sharing = (
+        shared = (
             anchors[_RECORDS]
             | "GroupAnchors" >> beam.GroupByKey()
-            | "SharedAnchors" >> beam.FlatMap(lambda partition: documents_sharing_anchors(partition[1]))
-        )
-        candidate_ids = (
-            (sharing, anchors[_REPEATS_INSIDE])
-            | "Candidates" >> beam.Flatten()
-            | "CandidateKeys" >> beam.Map(lambda doc_id: (doc_id, None))
+            | "SharedAnchors" >> beam.FlatMap(lambda partition: shared_anchors(partition[1]))
         )
         split = (
-            {"document": _by_id(documents, "DocumentsById"), "candidate": candidate_ids}
+            {"document": _by_id(documents, "DocumentsById"),
+             "shared": (shared, anchors[_REPEATED_INSIDE]) | "AllShared" >> beam.Flatten()}
             | "JoinCandidates" >> beam.CoGroupByKey()
             | "Split" >> beam.ParDo(_SplitCandidatesFn()).with_outputs(_CANDIDATE, main=_UNTOUCHED)
         )
@@ -386,18 +384,19 @@ class DedupSubstrings(beam.PTransform):
 
 
 class _CutRepeatedWindows(beam.PTransform):
-    """The window shuffle over the candidates: window hashes grouped by partition -> claims sent to the first
+    """The window shuffle over (document, shared anchors): the hashes of windows with a shared anchor, grouped by
+    partition -> claims sent to the first
     occurrence's document -> token runs sent back, checked, and cut."""
 
     def __init__(self, options: SubstringOptions):
         super().__init__()
         self.options = options
 
-    def expand(self, documents):
+    def expand(self, candidates):
         options = self.options
-        by_id = _by_id(documents, "DocumentsById")
+        by_id = _by_id(candidates | "Documents" >> beam.MapTuple(lambda document, _: document), "DocumentsById")
         claims = (
-            documents
+            candidates
             | "Windows" >> beam.ParDo(_WindowFn(options))
             | "GroupPartitions" >> beam.GroupByKey()
             | "LaterCopies" >> beam.FlatMap(lambda partition: later_copies_in_partition(partition[1]))

@@ -15,15 +15,16 @@ from hypothesis import strategies as st
 
 from transforms.dedup_substrings import (
     SubstringOptions,
-    candidates_by_anchors,
     later_copies_by_suffix_array,
     later_copies_hashed,
     remove_tokens,
     removed_token_mask,
+    shared_anchors_by_document,
     sliding_minimum,
     suffix_array,
     tokenize_with_offsets,
     verified_windows,
+    window_records,
 )
 from transforms.ptransforms_dedup import DedupSubstrings
 from transforms.records import Document
@@ -61,13 +62,18 @@ def test_hashed_windows_equal_the_suffix_array(documents, k, partitions):
 
 @settings(max_examples=150, deadline=None)
 @given(corpora_with_plants(), st.integers(2, 9), st.integers(1, 5))
-def test_every_document_with_a_repeated_window_is_a_candidate(documents, k, partitions):
+def test_every_occurrence_of_a_repeated_window_is_sent(documents, k, partitions):
     occurrences: dict[tuple, list] = {}
     for doc_id, tokens in documents.items():
         for start in range(len(tokens) - k + 1):
-            occurrences.setdefault(tuple(tokens[start : start + k]), []).append(doc_id)
-    involved = {doc_id for places in occurrences.values() if len(places) > 1 for doc_id in places}
-    assert involved <= candidates_by_anchors(documents, SubstringOptions(min_tokens=k, partitions=partitions))
+            occurrences.setdefault(tuple(tokens[start : start + k]), []).append((doc_id, start))
+    repeated = {place for places in occurrences.values() if len(places) > 1 for place in places}
+    options = SubstringOptions(min_tokens=k, partitions=partitions)
+    sent = set()
+    for doc_id, shared in shared_anchors_by_document(documents, options).items():
+        for _, (_, _, positions) in window_records(doc_id, documents[doc_id], shared, options):
+            sent.update((doc_id, int(p)) for p in np.frombuffer(positions, dtype=np.int32))
+    assert repeated <= sent
 
 
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=80), st.data())
@@ -78,11 +84,15 @@ def test_sliding_minimum_is_the_minimum_of_every_full_window(values, data):
     assert sliding_minimum(array, width).tolist() == expected
 
 
-def test_unrelated_documents_are_not_candidates(shared_data):
+def test_only_documents_that_share_a_span_send_windows(shared_data):
     words = (shared_data / "text" / "gutenberg_972_devils_dictionary.txt").read_text().split()
     documents = {f"d{i:02d}": words[i * 400 : i * 400 + 300] for i in range(30)}
     documents["copy"] = documents["d07"][100:160] + words[-200:]
-    assert candidates_by_anchors(documents, SubstringOptions(min_tokens=50)) == {"d07", "copy"}
+    shared = shared_anchors_by_document(documents, SubstringOptions(min_tokens=50))
+    assert set(shared) == {"d07", "copy"}
+    sent = sum(len(window_records(doc_id, documents[doc_id], anchors, SubstringOptions(min_tokens=50)))
+               for doc_id, anchors in shared.items())
+    assert 0 < sent
 
 
 def test_suffix_array_has_64_bit_offsets_and_sorts_integer_sequences():
