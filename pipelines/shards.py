@@ -41,8 +41,8 @@ class _WriteShardFn(beam.DoFn):
         temporary = FileSystems.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
         _ensure_folder(directory)
         rows = 0
-        # A shard is sorted by id so its bytes do not depend on delivery order; it is held in memory (packed, about
-        # a third of the text's size) while written, so choose the number of shards to keep each to a few hundred MB.
+        # A shard is sorted by id so its bytes do not depend on delivery order; it is held in memory (pickled, about
+        # the text's size) while written, so choose the number of shards to keep each to a few hundred MB.
         with FileSystems.create(temporary) as handle, pq.ParquetWriter(handle, self._schema) as writer:
             batch = []
             for _, packed in sorted(records, key=lambda pair: pair[0]):

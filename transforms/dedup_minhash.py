@@ -420,14 +420,14 @@ class MinHasher:
         return fmix64((rows * self._band_powers).sum(axis=2, dtype=np.uint64))
 
 
-def partition_groups(hashes: np.ndarray, partitions: int) -> list[tuple[int, np.ndarray]]:
-    """(partition, indices into hashes) for every partition (hash % partitions) that holds one of the hashes."""
-    if not len(hashes):
-        return []
+def partition_ranges(hashes: np.ndarray, partitions: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """(the order that sorts hashes by partition, hash % partitions; (partition, first, last) positions in that
+    order for every partition holding a hash)."""
     partition = (hashes % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(partition, kind="stable")
-    bounds = np.flatnonzero(np.diff(partition[order])) + 1
-    return [(int(partition[group[0]]), group) for group in np.split(order, bounds)]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(partition, minlength=partitions)))).tolist()
+    return order, [(index, first, last) for index, (first, last) in enumerate(zip(bounds[:-1], bounds[1:],
+                                                                                     strict=True)) if last > first]
 
 
 _ID_SEPARATOR = "\0"  # document ids never hold NUL; one joined string per record costs far less than a list
@@ -440,7 +440,9 @@ def bucket_records(nodes: list[tuple[float, str]], keys: np.ndarray, partitions:
     members, bands = (grid.ravel() for grid in np.indices(keys.shape))
     flat = keys.ravel()
     records = []
-    for partition, group in partition_groups(flat, partitions):
+    order, ranges = partition_ranges(flat, partitions)
+    for partition, first, last in ranges:
+        group = order[first:last]
         referenced, local = np.unique(members[group], return_inverse=True)
         records.append((partition, (
             flat[group].tobytes(), bands[group].astype(np.uint16).tobytes(), local.astype(np.uint32).tobytes(),

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transforms.dedup_minhash import PolynomialPowers, fmix64, word_hashes
+from transforms.dedup_minhash import PolynomialPowers, fmix64, partition_ranges, word_hashes
 from transforms.text_units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA
 
 _WINDOW_POWERS = PolynomialPowers(0x9E3779B97F4A7C15)
@@ -145,15 +145,9 @@ def anchor_records(doc_id: str, tokens: list[str], options: SubstringOptions) ->
 def _partition_blobs(hashes: np.ndarray, partitions: int, *columns: np.ndarray) -> list[tuple[int, list[bytes]]]:
     """(partition, [bytes of hashes, bytes of each column]) per partition (hash % partitions) holding a hash; one
     sort and byte slices, so a document's records cost microseconds, not a numpy call per partition."""
-    partition = (hashes % np.uint64(partitions)).astype(np.int64)
-    order = np.argsort(partition, kind="stable")
+    order, ranges = partition_ranges(hashes, partitions)
     blobs = [(array[order].tobytes(), array.itemsize) for array in (hashes, *columns)]
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(partition, minlength=partitions))))
-    return [
-        (index, [blob[first * size : last * size] for blob, size in blobs])
-        for index, (first, last) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-        if last > first
-    ]
+    return [(index, [blob[first * size : last * size] for blob, size in blobs]) for index, first, last in ranges]
 
 
 def shared_anchors(records: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

@@ -385,8 +385,7 @@ class DedupSubstrings(beam.PTransform):
 
 class _CutRepeatedWindows(beam.PTransform):
     """The window shuffle over (document, shared anchors): the hashes of windows with a shared anchor, grouped by
-    partition -> claims sent to the first
-    occurrence's document -> token runs sent back, checked, and cut."""
+    partition -> claims sent to the first occurrence's document -> token runs sent back, checked, and cut."""
 
     def __init__(self, options: SubstringOptions):
         super().__init__()
