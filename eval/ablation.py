@@ -29,6 +29,7 @@ from eval.checkpoints import load_for_eval
 from eval.perplexity import EvalDocument, score_documents, text_documents, text_file_sources
 from eval.svg_chart import grouped_bar_chart
 from eval.tables import markdown_table
+from pipelines.config_files import read_yaml
 from pipelines.errors import UsageError
 from trainer.checkpoints import latest_checkpoint
 from trainer.config import apply_overrides, config_from_dict
@@ -154,7 +155,7 @@ def base_train_config(settings: AblationSettings) -> dict:
         path = Path(settings.config)
         if not path.is_file():
             raise UsageError(f"--config {settings.config!r} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
+        values = read_yaml(path, "train config") or {}
     return apply_overrides(values, list(settings.overrides))
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
 from model import Decoder, ModelConfig
 from model.decoder import CONFIG_FILE, WEIGHTS_FILE
+from pipelines.config_files import read_yaml
 from pipelines.errors import UsageError
 from trainer.checkpoints import STATE_FILE, latest_checkpoint
 from transforms.tokenize import DocumentTokenizer
@@ -95,7 +95,10 @@ def manifest_tokenizer(run: Path) -> Path:
     """The tokenizer copy beside the manifest a trainer run was trained on."""
     config = run / "config.yaml"
     if config.is_file():
-        manifest = Path(yaml.safe_load(config.read_text())["train"]["data"]["manifest"])
+        try:
+            manifest = Path(read_yaml(config, "run config")["train"]["data"]["manifest"])
+        except (KeyError, TypeError):  # not the config.yaml a trainer run writes: the message below says so
+            manifest = config
         if (manifest.parent / TOKENIZER_FILE).is_file():
             return manifest.parent / TOKENIZER_FILE
     raise UsageError(f"cannot find the tokenizer of {run}: its config.yaml names no manifest folder holding "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 from eval.checkpoints import LoadedModel
 from eval.scoring import Piece, score_pieces
 from eval.windows import sliding_windows
+from pipelines.config_files import read_token_manifest
 from pipelines.errors import UsageError
 from transforms.tokenize import DocumentTokenizer, TokenShard
 
@@ -92,7 +92,7 @@ def manifest_documents(manifest_path: str | Path, vocab_size: int, split: str = 
     manifest_path = Path(manifest_path)
     if not manifest_path.is_file():
         raise UsageError(f"--manifest {manifest_path} does not exist; give the manifest.json ccrefine tokenize wrote")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_token_manifest(manifest_path, "--manifest")
     if manifest["tokenizer"]["vocab_size"] != vocab_size:
         raise UsageError(f"{manifest_path} was tokenized with {manifest['tokenizer']['vocab_size']} ids, the model "
                          f"has {vocab_size}: evaluate on shards made with the model's tokenizer, or on text files "

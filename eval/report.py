@@ -10,7 +10,6 @@ charts are inline SVG.
 from __future__ import annotations
 
 import html
-import json
 import math
 import random
 from collections import Counter
@@ -18,7 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.dataset as ds
-import yaml
+
+from pipelines.config_files import read_json, read_yaml, require_mapping
 
 EXAMPLES_PER_REASON = 2
 EXAMPLE_CHARS = 600
@@ -221,9 +221,10 @@ figure{margin:1rem 0}figcaption{font-weight:bold;margin-bottom:.3rem}.empty{colo
 
 
 def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) -> str:
-    stats = json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
+    stats = require_mapping(read_json(run_dir / "stats.json", "stats"), f"stats {run_dir / 'stats.json'}", {},
+                            "point at a `ccrefine corpus` output folder")
     recipe_path = run_dir / "recipe.yaml"
-    recipe = yaml.safe_load(recipe_path.read_text(encoding="utf-8")) if recipe_path.exists() else {}
+    recipe = read_yaml(recipe_path, "recipe") if recipe_path.exists() else {}
     documents, rejected = _read_rows(run_dir / "documents"), _read_rows(run_dir / "rejected")
     dedup_documents = _read_rows(dedup_dir / "documents") if dedup_dir else []
     title = f"ccrefine corpus report: {run_dir.name}"

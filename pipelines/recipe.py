@@ -1,21 +1,22 @@
 """Recipes: which stages run, in which order, with which thresholds.
 
-A recipe is YAML (`yaml.safe_load`): a `read` section and a list of `stages`, each a one-key mapping from a
-stage name to its options. Every option maps onto a field of the stage's options dataclass in
-`transforms/`, whose defaults are the published values; unknown stages or keys, wrong types and values out
-of range are errors that name the place and the fix. Presets ship in `pipelines/recipes/`.
+A recipe is YAML (read by `pipelines.config_files`: safe, bounded): a `read` section and a list of `stages`, each a
+one-key mapping from a stage name to its options. Every option maps onto a field of the stage's options dataclass
+in `transforms/`, whose defaults are the published values; `pipelines.config_schema` checks them (unknown stages or
+keys, wrong types, non-finite numbers and values out of range are errors that name the place and the fix). A new
+stage is one entry in STAGES. Presets ship in `pipelines/recipes/`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from pipelines.config_files import read_yaml, refuse, show
+from pipelines.config_schema import build
+from pipelines.errors import UsageError
 from transforms.c4_fineweb import C4Options, FineWebOptions
 from transforms.crawl import ReadOptions
 from transforms.extract import ExtractOptions
@@ -57,8 +58,12 @@ STAGES: dict[str, tuple[type, type]] = {
     "classify_quality": (ClassifierOptions, ScoreQualityClassifier),
 }
 
+# option fields that name files, checked when the recipe is loaded (see _check_named_files)
+FILE_FIELD_SUFFIXES = ("_file", "_path")
+FILE_FIELDS = ("blocklists", "models")
 
-class RecipeError(ValueError):
+
+class RecipeError(UsageError):
     """A recipe that cannot run; the message names the place and the fix."""
 
 
@@ -93,87 +98,76 @@ def preset_names() -> list[str]:
 def load_recipe(name_or_path: str) -> Recipe:
     """A preset by name (`refinedweb`) or a YAML file by path."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix and "/" not in name_or_path and not path.exists():
         path = PRESETS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
-            raise RecipeError(f"no preset recipe {name_or_path!r}; presets: {', '.join(preset_names())}")
-    elif not path.exists():
-        raise RecipeError(f"recipe file {name_or_path} does not exist")
+            raise RecipeError(f"no preset recipe {show(name_or_path)}; presets: {', '.join(preset_names())}, "
+                              "or give the path of a YAML file")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
-    return parse_recipe(document, default_name=path.stem)
+        document = read_yaml(path, "recipe")
+    except UsageError as exc:
+        raise RecipeError(str(exc)) from None
+    return parse_recipe(document, default_name=path.stem, source=f"recipe {path}")
 
 
-def parse_recipe(document, default_name: str = "custom") -> Recipe:
+def parse_recipe(document, default_name: str = "custom", source: str = "recipe") -> Recipe:
+    """A Recipe from a parsed YAML document; every file it names is checked to exist and be readable."""
     if not isinstance(document, dict):
-        raise RecipeError("a recipe is a mapping with the keys name, read and stages")
-    _reject_unknown(document, {"name", "read", "stages"}, "recipe")
-    read = build_options(ReadOptions, document.get("read") or {}, "read")
+        raise refuse(f"{source}: a recipe is a mapping with the keys name, read and stages; got "
+                     f"{type(document).__name__}", RecipeError)
+    unknown = sorted(str(key) for key in document if key not in ("name", "read", "stages"))
+    if unknown:
+        raise refuse(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: name, read, stages", RecipeError)
+    name = document.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise refuse(f"{source}: name must be a non-empty string, got {show(name)}", RecipeError)
+    read = build(ReadOptions, document.get("read") or {}, "read", source, RecipeError)
     raw_stages = document.get("stages") or []
     if not isinstance(raw_stages, list):
-        raise RecipeError("recipe: `stages` must be a list of one-key mappings, e.g. `- extract_text: {}`")
+        raise refuse(f"{source}: `stages` must be a list of one-key mappings, e.g. `- extract_text: {{}}`", RecipeError)
     stages = []
     for index, entry in enumerate(raw_stages):
         if isinstance(entry, str):
             entry = {entry: {}}
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise RecipeError(f"stages[{index}]: write each stage as `- name: {{options}}`")
-        (name, options), = entry.items()
-        if name not in STAGES:
-            raise RecipeError(f"stages[{index}]: unknown stage {name!r}; known stages: {', '.join(STAGES)}")
-        stages.append(StageSpec(name, build_options(STAGES[name][0], options or {}, f"stages[{index}].{name}")))
-    return Recipe(name=str(document.get("name", default_name)), read=read, stages=tuple(stages))
+            raise refuse(f"{source}: stages[{index}]: write each stage as `- name: {{options}}`, got {show(entry)}",
+                         RecipeError)
+        (stage, options), = entry.items()
+        if stage not in STAGES:
+            raise refuse(f"{source}: stages[{index}]: unknown stage {show(stage)}; known stages: "
+                         f"{', '.join(STAGES)}", RecipeError)
+        where = f"stages[{index}].{stage}"
+        built = build(STAGES[stage][0], options or {}, where, source, RecipeError)
+        _check_named_files(built, where, source)
+        stages.append(StageSpec(stage, built))
+    return Recipe(name=name, read=read, stages=tuple(stages))
 
 
-def build_options(cls: type, values, where: str):
-    """An options dataclass from a mapping, with the mapping checked against the dataclass's fields."""
-    if not isinstance(values, dict):
-        raise RecipeError(f"{where}: options must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _reject_unknown(values, set(fields), where)
-    hints = typing.get_type_hints(cls)
-    checked = {key: _check_type(value, hints[key], f"{where}.{key}") for key, value in values.items()}
-    try:
-        return cls(**checked)
-    except (ValueError, TypeError) as exc:
-        raise RecipeError(f"{where}: {exc}") from None
-
-
-def _reject_unknown(values: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _check_type(value, hint, where: str):
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _check_type(value, option, where)
-            except RecipeError:
+def _check_named_files(options, where: str, source: str) -> None:
+    """Local files a stage's options name must exist and be readable now, not inside a Beam traceback after the
+    pipeline started. Options name files in fields called `*_file`, `*_path`, `blocklists` or `models` (a mapping
+    of language to file); remote paths (gs://, s3://, ...) are read by the workers and checked there."""
+    for field in dataclasses.fields(options):
+        if not field.name.endswith(FILE_FIELD_SUFFIXES) and field.name not in FILE_FIELDS:
+            continue
+        value = getattr(options, field.name)
+        named = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, tuple | list) \
+            else [(None, value)]
+        for key, path in named:
+            if not isinstance(path, str) or not path or "://" in path:
                 continue
-        raise RecipeError(f"{where}: {value!r} is not a {hint}")
-    if hint is type(None):
-        if value is None:
-            return None
-        raise RecipeError(f"{where}: expected nothing (null), got {value!r}")
-    if origin in (list, tuple):
-        if not isinstance(value, list):
-            raise RecipeError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)[:1]
-        checked = [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(checked) if origin is tuple else checked
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float) and isinstance(value, bool):
-        raise RecipeError(f"{where}: expected a number, got {value!r}")
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise RecipeError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
-    return value
+            place = f"{where}.{field.name}" + ("" if key is None else f"[{show(key)}]")
+            problem = _unreadable(Path(path))
+            if problem:
+                raise refuse(f"{source}: {place}: {show(path)} {problem}; fix the path or remove the entry",
+                             RecipeError)
+
+
+def _unreadable(path: Path) -> str | None:
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None

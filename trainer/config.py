@@ -10,12 +10,12 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
-
-import yaml
+from typing import Any, Literal
 
 from model.config import ModelConfig
 from model.presets import FAMILIES, SIZES
+from pipelines.config_files import parse_yaml, read_yaml, refuse, show
+from pipelines.config_schema import build
 from pipelines.errors import UsageError
 
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -33,10 +33,10 @@ class ModelSection:
         family, _, size = self.preset.partition("-")
         if family not in FAMILIES or size not in SIZES:
             choices = ", ".join(f"{f}-{s}" for f in FAMILIES for s in SIZES)
-            raise UsageError(f"model.preset {self.preset!r} is not a preset; choose one of {choices}")
-        unknown = sorted(set(self.overrides) - MODEL_FIELDS)
+            raise UsageError(f"preset {show(self.preset)} is not a preset; choose one of {choices}")
+        unknown = sorted(map(str, set(self.overrides) - MODEL_FIELDS))
         if unknown:
-            raise UsageError(f"model.overrides: unknown ModelConfig keys {unknown}; valid: {sorted(MODEL_FIELDS)}")
+            raise UsageError(f"overrides: unknown ModelConfig keys {unknown}; valid: {sorted(MODEL_FIELDS)}")
 
     @property
     def family(self) -> str:
@@ -175,6 +175,10 @@ class TrainConfig:
         _check(self.eval.interval >= 0, "eval.interval must be >= 0 (0 disables validation)")
         _check(self.spike_guard.sigma > 0 and self.spike_guard.min_history >= 2,
                "spike_guard.sigma must be positive and min_history at least 2")
+        _check(schedule.total_steps is None or schedule.total_steps >= 1,
+               f"schedule.total_steps must be at least 1, or null for train.steps; got {schedule.total_steps}")
+        _check(self.log.peak_tflops is None or self.log.peak_tflops > 0,
+               f"log.peak_tflops must be positive, or null; got {self.log.peak_tflops}")
 
     @property
     def total_steps(self) -> int:
@@ -186,88 +190,39 @@ class TrainConfig:
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
-        raise UsageError(f"train config: {message}")
-
-
-def _build(cls, values: Any, where: str):
-    """A section dataclass from a mapping: unknown keys and wrongly typed values are errors."""
-    if not isinstance(values, dict):
-        raise UsageError(f"train config: {where or 'the file'} must be a mapping, got {values!r}")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UsageError(f"train config: unknown key(s) {unknown} in {where or 'the top level'}; "
-                         f"valid: {sorted(names)}")
-    built = {}
-    for name, value in values.items():
-        key = f"{where}.{name}" if where else name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            built[name] = _build(hint, value if value is not None else {}, key)
-        else:
-            built[name] = _coerce(hint, value, key)
-    return cls(**built)
-
-
-_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _coerce(hint, value: Any, key: str) -> Any:
-    origin, args = get_origin(hint), get_args(hint)
-    if origin is Literal:
-        if value not in args:
-            raise UsageError(f"train config: {key} must be one of {', '.join(map(str, args))}, got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise UsageError(f"train config: {key} must be a list of {len(args)} numbers, got {value!r}")
-        return tuple(_coerce(arg, item, key) for arg, item in zip(args, value, strict=True))
-    if args and type(None) in args:  # X | None
-        return None if value is None else _coerce(next(a for a in args if a is not type(None)), value, key)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UsageError(f"train config: {key} must be a mapping, got {value!r}")
-        return value
-    if args:  # dict | str: the deepspeed section
-        if isinstance(value, dict | str):
-            return value
-        raise UsageError(f"train config: {key} must be a mapping or the path of a JSON file, got {value!r}")
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, float) and value.is_integer():
-        return int(value)  # 1e6 in YAML is a float
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise UsageError(f"train config: {key} must be {_KINDS.get(hint, hint.__name__)}, got {value!r}")
-    return value
+        raise UsageError(message)
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """`--set section.key=value` pairs (the value is parsed as YAML) applied to the loaded mapping."""
+    if not isinstance(values, dict):
+        raise refuse(f"train config: expected a mapping of sections (output, model, data, train, ...), got "
+                     f"{type(values).__name__}")
     for spec in overrides:
         dotted, equals, text = spec.partition("=")
         if not equals or not dotted:
-            raise UsageError(f"--set {spec!r}: expected KEY=VALUE, e.g. train.steps=100")
+            raise refuse(f"--set {show(spec)}: expected KEY=VALUE, e.g. train.steps=100")
         *parents, leaf = dotted.split(".")
         target = values
         for part in parents:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                raise UsageError(f"--set {spec!r}: {part} is not a section")
-        target[leaf] = yaml.safe_load(text)
+                raise refuse(f"--set {show(spec)}: {show(part)} is not a section")
+        target[leaf] = parse_yaml(text, f"--set {dotted}") if text.strip() else None
     return values
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
     """Read the YAML file (or nothing), apply `--set` overrides, validate."""
-    values: dict[str, Any] = {}
+    values: Any = {}
+    source = "train config"
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"--config {str(path)!r} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
-    return config_from_dict(apply_overrides(values, list(overrides)))
+        source = f"train config {path}"
+        values = read_yaml(path, "train config")
+        if values is None:
+            values = {}
+    return config_from_dict(apply_overrides(values, list(overrides)), source)
 
 
-def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values, "")
+def config_from_dict(values: dict[str, Any], source: str = "train config") -> TrainConfig:
+    return build(TrainConfig, values, "", source)

@@ -20,7 +20,6 @@ copied from the memory maps one batch at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,9 +27,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from pipelines.config_files import read_token_manifest
 from pipelines.errors import UsageError
 from transforms.tokenize import (
-    MANIFEST_FORMAT,
     TOKEN_DTYPES,
     ManifestError,
     ShardError,
@@ -69,9 +68,7 @@ def load_manifest(path: str | Path, verify: str = "quick") -> dict:
     if not path.is_file():
         raise UsageError(f"data.manifest {str(path)!r} does not exist; point it at the manifest.json that "
                          "`ccrefine tokenize` wrote")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise UsageError(f"{path} is not a token shard manifest (format {manifest.get('format')!r})")
+    manifest = read_token_manifest(path, "data.manifest")
     if verify == "full":
         try:
             return verify_manifest(path)

@@ -4,7 +4,6 @@ guard's veto, activation checkpointing and torch.compile switches."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from pipelines.config_files import read_json, require_mapping
 from pipelines.errors import UsageError
 from trainer.config import OptimizerSection, TrainConfig
 
@@ -97,10 +97,8 @@ def user_deepspeed_config(value: dict[str, Any] | str) -> dict[str, Any]:
     path = Path(value)
     if not path.is_file():
         raise UsageError(f"deepspeed: the DeepSpeed config {value!r} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"deepspeed: {value} is not valid JSON ({exc})") from None
+    return require_mapping(read_json(path, "deepspeed: the DeepSpeed config"), f"deepspeed: {value}", {},
+                           "write the DeepSpeed keys as one JSON object")
 
 
 def deepspeed_config(config: TrainConfig, world: int, precision: str, load_universal: bool = False) -> dict[str, Any]:

@@ -83,6 +83,9 @@ class FineWebOptions:
         for name in ("min_punctuated_lines_fraction", "max_short_lines_fraction", "max_duplicate_line_chars_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if self.short_line_chars < 0 or self.max_newlines_per_word < 0:
+            raise ValueError(f"short_line_chars and max_newlines_per_word must be >= 0, got {self.short_line_chars} "
+                             f"and {self.max_newlines_per_word}")
 
 
 def fineweb_scores(units: TextUnits, options: FineWebOptions) -> dict[str, float]:

@@ -36,6 +36,9 @@ class RepetitionOptions:
     def __post_init__(self):
         _check_fractions(self)
         fineweb_counting.check_counting(self.counting)
+        for name in ("max_top_ngram_char_fraction", "max_duplicate_ngram_char_fraction"):
+            if not all(str(n).isascii() and str(n).isdigit() and int(n) >= 1 for n in getattr(self, name)):
+                raise ValueError(f"{name} keys are n-gram sizes like \"2\", got {list(getattr(self, name))}")
 
 
 def _check_fractions(options) -> None:
@@ -139,6 +142,11 @@ class QualityOptions:
         fineweb_counting.check_counting(self.counting)
         if self.min_words < 0 or self.max_words < self.min_words:
             raise ValueError(f"need 0 <= min_words <= max_words, got {self.min_words} and {self.max_words}")
+        if self.min_mean_word_length < 0 or self.max_mean_word_length < self.min_mean_word_length:
+            raise ValueError(f"need 0 <= min_mean_word_length <= max_mean_word_length, got "
+                             f"{self.min_mean_word_length} and {self.max_mean_word_length}")
+        if self.min_stop_words < 0:
+            raise ValueError(f"min_stop_words must be >= 0, got {self.min_stop_words}")
 
 
 def quality_scores(units: TextUnits) -> dict[str, float]:

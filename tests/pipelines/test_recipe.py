@@ -39,7 +39,8 @@ def test_recipe_from_a_file(tmp_path):
         (["not", "a", "mapping"], "a recipe is a mapping"),
         ({"stages": [{"filter_quality": {"counting": "spacy"}}]},
          "stages[0].filter_quality: counting must be 'paper' (the published definitions, the default) or 'fineweb'"),
-        ({"stages": [{"filter_c4": {"counting": True}}]}, "stages[0].filter_c4.counting: expected str"),
+        ({"stages": [{"filter_c4": {"counting": True}}]},
+         "stages[0].filter_c4.counting: expected a string, got the boolean True"),
     ],
 )
 def test_mistakes_are_clear_errors(document, message):
