@@ -193,10 +193,10 @@ def _check(condition: bool, message: str) -> None:
         raise UsageError(message)
 
 
-def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(values: dict[str, Any], overrides: list[str], source: str = "train config") -> dict[str, Any]:
     """`--set section.key=value` pairs (the value is parsed as YAML) applied to the loaded mapping."""
     if not isinstance(values, dict):
-        raise refuse(f"train config: expected a mapping of sections (output, model, data, train, ...), got "
+        raise refuse(f"{source}: expected a mapping of sections (output, model, data, train, ...), got "
                      f"{type(values).__name__}")
     for spec in overrides:
         dotted, equals, text = spec.partition("=")
@@ -221,7 +221,7 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
         values = read_yaml(path, "train config")
         if values is None:
             values = {}
-    return config_from_dict(apply_overrides(values, list(overrides)), source)
+    return config_from_dict(apply_overrides(values, list(overrides), source), source)
 
 
 def config_from_dict(values: dict[str, Any], source: str = "train config") -> TrainConfig:

@@ -108,3 +108,45 @@ def test_the_example_config_is_valid():
 
 def test_the_launchers_local_rank_flag_is_dropped():
     assert without_local_rank(["--local_rank=1", "--x", "--local-rank", "0", "y"]) == ["--x", "y"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"optimizer": {"lr": float("inf")}}, "optimizer.lr: must be a finite number, got inf"),
+    ({"optimizer": {"eps": float("inf")}}, "optimizer.eps: must be a finite number, got inf"),
+    ({"optimizer": {"betas": [0.9, float("nan")]}}, r"optimizer.betas\[1\]: must be a finite number, got nan"),
+    ({"train": {"grad_clip": float("nan")}}, "train.grad_clip: must be a finite number"),
+    ({"schedule": {"total_steps": 0}}, "schedule.total_steps must be at least 1, or null for train.steps; got 0"),
+    ({"train": {"steps": True}}, "train.steps: expected a number, got True"),
+    ({"optimizer": {"betas": [0.9]}}, "optimizer.betas: expected a list of 2 values"),
+    ({"data": {"manifest": ["a"]}}, "data.manifest: expected a string, got a list"),
+    ({"deepspeed": 5}, "deepspeed: expected a mapping or a string; got 5"),
+    ({"log": {"peak_tflops": -1.0}}, "log.peak_tflops must be positive"),
+])
+def test_non_finite_and_wrongly_typed_values_are_named(synthetic_manifest, tmp_path, make_config, change, message):
+    with pytest.raises(UsageError, match=message):
+        config_from_dict(make_config(synthetic_manifest, tmp_path / "run", **change))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("output: !!python/object/apply:os.system ['true']\n", "line 1, column 9: the tag '!!python/object/apply:os.system'"
+     " is not allowed"),
+    ("train: {steps: 3\n", "not valid YAML"),
+    ("- a list\n", "expected a mapping of sections"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\noutput: *e\n", "aliases (*name) expand the document beyond"),
+])
+def test_train_config_files_that_cannot_be_read(tmp_path, text, message):
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as error:
+        load_train_config(path)
+    assert message in str(error.value) and str(error.value).startswith(f"train config {path}")
+
+
+def test_set_values_are_parsed_with_the_same_bounds(synthetic_manifest, tmp_path, make_config, write_config):
+    path = write_config(tmp_path / "train.yaml", make_config(synthetic_manifest, tmp_path / "run"))
+    with pytest.raises(UsageError, match="--set optimizer.lr, line 1, column 1: the tag '!!python/name:os.system'"):
+        load_train_config(path, ["optimizer.lr=!!python/name:os.system ''"])
+    with pytest.raises(UsageError, match="optimizer.lr: must be a finite number, got inf"):
+        load_train_config(path, ["optimizer.lr=.inf"])
