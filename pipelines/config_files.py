@@ -2,9 +2,10 @@
 stats.json): any bad file is one `UsageError` line that names the file, the place in it and the fix.
 
 YAML goes through PyYAML's SafeLoader (no Python tags), composed to a node graph that is checked before anything
-is built from it: only the plain YAML tags, nesting at most MAX_DEPTH deep, and aliases that expand the document
-to at most MAX_NODES nodes. Aliases share one object, so a bomb of a few hundred bytes costs nothing until some
-code walks, copies or prints the value; then it is gigabytes, which is why the expanded size is what is bounded.
+is built from it: only the plain YAML tags, no key twice in one mapping, nesting at most MAX_DEPTH deep, and aliases
+that expand the document to at most MAX_NODES nodes. Aliases share one object, so a bomb of a few hundred bytes
+costs nothing until some code walks, copies or prints the value; then it is gigabytes, which is why the expanded
+size is what is bounded.
 """
 
 from __future__ import annotations
@@ -130,9 +131,21 @@ def _check_graph(root: yaml.Node) -> None:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise _Refused(f"the tag {show(tag)} is not allowed; write plain values (mappings, lists, strings, "
                            "numbers, booleans)", node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            _refuse_repeated_keys(node)
         open_nodes.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _refuse_repeated_keys(node: yaml.MappingNode) -> None:
+    """PyYAML keeps the last of two equal keys: a section written twice would silently lose the first."""
+    seen = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if key.value in seen:
+                raise _Refused(f"the key {show(key.value)} appears twice in one mapping; keep one", key.start_mark)
+            seen.add(key.value)
 
 
 def parse_yaml(data: bytes | str, source: str) -> Any:

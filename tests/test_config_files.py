@@ -55,6 +55,7 @@ def test_a_few_aliases_and_merge_keys_still_work():
     ("a:\n\t- b\n", "line 2, column 1: not valid YAML: while scanning for the next token found character '\\t'"),
     ("a: \x07\n", "not valid YAML: unacceptable character #x0007"),
     ("a: 1\n---\nb: 2\n", "expected a single document in the stream"),
+    ("train: {steps: 5}\ntrain: {steps: 6}\n", "line 2, column 1: the key 'train' appears twice in one mapping"),
     ("n: " + "9" * 5000, "a value cannot be read (Exceeds the limit (4300 digits)"),
     ("d: 2024-13-45\n", "a value cannot be read (month must be in 1..12)"),
     ("a: [1, 2\n", "not valid YAML"),
