@@ -25,6 +25,11 @@ def build(cls: type, values: Any, where: str, source: str, error: type[UsageErro
     return checker.dataclass(cls, {} if values is None and where else values, where)
 
 
+def check_fields(cls: type, values: Any, where: str, source: str) -> dict:
+    """Some of `cls`'s fields (overrides of a preset), checked as `build` checks them; returns them converted."""
+    return _Checker(source, UsageError).fields(cls, values, where)
+
+
 class _Checker:
     def __init__(self, source: str, error: type[UsageError]):
         self.source, self.error = source, error
@@ -32,7 +37,7 @@ class _Checker:
     def fail(self, where: str, problem: str) -> UsageError:
         return refuse(f"{self.source}: {where + ': ' if where else ''}{problem}", self.error)
 
-    def dataclass(self, cls: type, values: Any, where: str):
+    def fields(self, cls: type, values: Any, where: str) -> dict:
         if not isinstance(values, dict):
             raise self.fail(where, f"expected a mapping of options, got {_kind(values)} {show(values)}")
         hints = typing.get_type_hints(cls)
@@ -40,7 +45,10 @@ class _Checker:
         unknown = sorted(str(key) for key in values if key not in names)
         if unknown:
             raise self.fail(where, f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
-        checked = {key: self.value(value, hints[key], _join(where, key)) for key, value in values.items()}
+        return {key: self.value(value, hints[key], _join(where, key)) for key, value in values.items()}
+
+    def dataclass(self, cls: type, values: Any, where: str):
+        checked = self.fields(cls, values, where)
         try:
             return cls(**checked)
         except UsageError as exc:

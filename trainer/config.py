@@ -15,7 +15,7 @@ from typing import Any, Literal
 from model.config import ModelConfig
 from model.presets import FAMILIES, SIZES
 from pipelines.config_files import parse_yaml, read_yaml, refuse, show
-from pipelines.config_schema import build
+from pipelines.config_schema import build, check_fields
 from pipelines.errors import UsageError
 
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -225,4 +225,6 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
 
 
 def config_from_dict(values: dict[str, Any], source: str = "train config") -> TrainConfig:
-    return build(TrainConfig, values, "", source)
+    config = build(TrainConfig, values, "", source)
+    check_fields(ModelConfig, config.model.overrides, "model.overrides", source)  # types and finite numbers
+    return config

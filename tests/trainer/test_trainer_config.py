@@ -121,6 +121,8 @@ def test_the_launchers_local_rank_flag_is_dropped():
     ({"data": {"manifest": ["a"]}}, "data.manifest: expected a string, got a list"),
     ({"deepspeed": 5}, "deepspeed: expected a mapping or a string; got 5"),
     ({"log": {"peak_tflops": -1.0}}, "log.peak_tflops must be positive"),
+    ({"model": {"overrides": {"rope_theta": float("inf")}}}, "model.overrides.rope_theta: must be a finite number"),
+    ({"model": {"overrides": {"n_layers": True}}}, "model.overrides.n_layers: expected a number, got True"),
 ])
 def test_non_finite_and_wrongly_typed_values_are_named(synthetic_manifest, tmp_path, make_config, change, message):
     with pytest.raises(UsageError, match=message):
