@@ -121,8 +121,10 @@ def parse_recipe(document, default_name: str = "custom", source: str = "recipe")
     name = document.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise refuse(f"{source}: name must be a non-empty string, got {show(name)}", RecipeError)
-    read = build(ReadOptions, document.get("read") or {}, "read", source, RecipeError)
-    raw_stages = document.get("stages") or []
+    read = build(ReadOptions, document.get("read"), "read", source, RecipeError)  # null: the defaults
+    raw_stages = document.get("stages")
+    if raw_stages is None:  # `stages:` with nothing under it
+        raw_stages = []
     if not isinstance(raw_stages, list):
         raise refuse(f"{source}: `stages` must be a list of one-key mappings, e.g. `- extract_text: {{}}`", RecipeError)
     stages = []
@@ -137,7 +139,7 @@ def parse_recipe(document, default_name: str = "custom", source: str = "recipe")
             raise refuse(f"{source}: stages[{index}]: unknown stage {show(stage)}; known stages: "
                          f"{', '.join(STAGES)}", RecipeError)
         where = f"stages[{index}].{stage}"
-        built = build(STAGES[stage][0], options or {}, where, source, RecipeError)
+        built = build(STAGES[stage][0], options, where, source, RecipeError)
         _check_named_files(built, where, source)
         stages.append(StageSpec(stage, built))
     return Recipe(name=name, read=read, stages=tuple(stages))
