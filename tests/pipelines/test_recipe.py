@@ -37,6 +37,8 @@ def test_recipe_from_a_file(tmp_path):
         ({"read": {"max_payload_bytes": -5}}, "max_payload_bytes must be positive"),
         ({"stages": {"extract_text": {}}}, "must be a list"),
         ({"colour": "blue"}, "unknown key(s) colour"),
+        ({"read": 0}, "read: expected a mapping of options, got int 0"),
+        ({"stages": [{"extract_text": []}]}, "stages[0].extract_text: expected a mapping of options, got a list []"),
         (["not", "a", "mapping"], "a recipe is a mapping"),
         ({"stages": [{"filter_quality": {"counting": "spacy"}}]},
          "stages[0].filter_quality: counting must be 'paper' (the published definitions, the default) or 'fineweb'"),
