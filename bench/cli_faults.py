@@ -188,7 +188,7 @@ MANIFESTS = [
 ]
 
 STATS = [
-    ("run folder without stats.json", None, "does not exist"),
+    ("run folder without stats.json", None, "has no stats.json"),
     ("stats.json binary", GZIP, "is a binary file"),
     ("stats.json truncated", '{"records_in": 3, ', "not valid JSON"),
     ("stats.json a list", "[1, 2]", "expected a mapping"),

@@ -46,14 +46,15 @@ def refuse(message: str, error: type[UsageError] = UsageError) -> UsageError:
     return error(clip(message))
 
 
-def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
-    """The bytes of a local regular file; a missing, unreadable, special, oversized or empty file is refused."""
+def read_bytes(path: str | Path, what: str, limit: int, fix: str = "check the path") -> bytes:
+    """The bytes of a local regular file; a missing, unreadable, special, oversized or empty file is refused
+    (`fix` ends the message for a missing file or a folder)."""
     path = Path(path)
     try:
         if path.is_dir():
-            raise refuse(f"{what} {path} is a folder; give the path of the file itself")
+            raise refuse(f"{what} {path} is a folder; give the path of the file itself ({fix})")
         if not path.is_file():
-            raise refuse(f"{what} {path} does not exist; check the path" if not path.exists()
+            raise refuse(f"{what} {path} does not exist; {fix}" if not path.exists()
                          else f"{what} {path} is not a regular file; give the path of a file")
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
@@ -195,8 +196,8 @@ def read_yaml(path: str | Path, what: str) -> Any:
     return parse_yaml(read_bytes(path, what, MAX_YAML_BYTES), f"{what} {path}")
 
 
-def read_json(path: str | Path, what: str) -> Any:
-    return parse_json(read_bytes(path, what, MAX_JSON_BYTES), f"{what} {path}")
+def read_json(path: str | Path, what: str, fix: str = "check the path") -> Any:
+    return parse_json(read_bytes(path, what, MAX_JSON_BYTES, fix), f"{what} {path}")
 
 
 def require_mapping(document: Any, source: str, keys: dict[str, type | tuple[type, ...]], fix: str) -> dict:
@@ -231,7 +232,7 @@ def read_token_manifest(path: str | Path, what: str = "manifest") -> dict:
     from transforms.tokenize import MANIFEST_FORMAT  # here: only manifest readers need the tokenizer's imports
 
     source = f"{what} {path}"
-    manifest = require_mapping(read_json(path, what), source, {"format": str}, MANIFEST_FIX)
+    manifest = require_mapping(read_json(path, what, MANIFEST_FIX), source, {"format": str}, MANIFEST_FIX)
     if manifest["format"] != MANIFEST_FORMAT:
         raise refuse(f"{source} is not a token shard manifest (format {show(manifest['format'])}); {MANIFEST_FIX}")
     require_mapping(manifest, source, MANIFEST_KEYS, MANIFEST_FIX)

@@ -65,9 +65,6 @@ def load_manifest(path: str | Path, verify: str = "quick") -> dict:
     """The manifest, after checking its shards: `quick` opens every shard (header, file sizes, counts against the
     manifest), `full` also hashes them and checks offsets and EOD (transforms.tokenize.verify_manifest)."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"data.manifest {str(path)!r} does not exist; point it at the manifest.json that "
-                         "`ccrefine tokenize` wrote")
     manifest = read_token_manifest(path, "data.manifest")
     if verify == "full":
         try:
