@@ -373,8 +373,8 @@ def run_tokenize(options, sources: list[Source], settings: TokenizeSettings) -> 
         raise UsageError(f"give each source once, by a unique name (got {names or 'none'})")
     output = OutputFolder(settings.output, settings.overwrite)
     output.check()
-    model, manifest_settings = prepare_tokenizer(settings)
     files = {source.name: match_files(source.patterns, f"source {source.name}:") for source in sources}
+    model, manifest_settings = prepare_tokenizer(settings)
     described = {source.name: {"patterns": list(source.patterns), "files": len(files[source.name]),
                                "weight": source.weight} for source in sources}
     staged = replace(settings, output=output.start())
