@@ -25,6 +25,7 @@ from pipelines.errors import UsageError
 SUCCESS = "_SUCCESS"
 STAGING_SUFFIX = ".ccrefine-staging"
 TEMPORARY_SUFFIX = ".tmp"
+DOCUMENTS = "/documents/"
 
 
 def is_remote(path: str) -> bool:
@@ -69,6 +70,13 @@ def files_under(folder: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list)
 
 
+def holds_files(folder: str) -> bool:
+    """Whether anything is stored under `folder` (object stores have no folders to test for, so list one file)."""
+    if not is_remote(folder):
+        return os.path.isdir(folder) and any(os.scandir(folder))
+    return bool(FileSystems.match([folder.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
+
+
 def delete_tree(folder: str) -> None:
     if not is_remote(folder):
         shutil.rmtree(folder, ignore_errors=True)
@@ -100,6 +108,12 @@ def require_complete(folder: str, flag: str) -> None:
     if problem:
         raise UsageError(f"{flag} {folder!r} is not a complete ccrefine output: {problem}; rerun the command that "
                          "writes it (a corpus run resumes where it stopped) or give a complete folder")
+
+
+def require_complete_above(pattern: str, flag: str) -> None:
+    """A path or glob into an output's documents/ (`OUT/documents/lang=en/*.parquet`) must be of a complete one."""
+    if DOCUMENTS in pattern and holds_files(pattern.split(DOCUMENTS)[0]):
+        require_complete(pattern.split(DOCUMENTS)[0], flag)
 
 
 def write_success(folder: str, summary_name: str) -> None:
@@ -136,7 +150,7 @@ class OutputFolder:
                 existing = os.path.dirname(existing)
             if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
                 raise UsageError(f"{self.flag} {self.path!r}: cannot write in {existing!r}; choose a writable folder")
-        if self.overwrite or not FileSystems.exists(self.path) or not files_under(self.path):
+        if self.overwrite or not holds_files(self.path):
             return
         if success_problem(self.path) is None:
             raise UsageError(f"{self.flag} {self.path!r} holds a complete output already; add --overwrite to replace "

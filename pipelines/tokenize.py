@@ -26,7 +26,16 @@ from apache_beam.metrics import Metrics
 
 from pipelines.errors import UsageError
 from pipelines.options import beam_options
-from pipelines.outputs import TEMPORARY_SUFFIX, OutputFolder, ensure_folder, read_bytes, require_complete, write_bytes
+from pipelines.outputs import (
+    TEMPORARY_SUFFIX,
+    OutputFolder,
+    ensure_folder,
+    holds_files,
+    read_bytes,
+    require_complete,
+    require_complete_above,
+    write_bytes,
+)
 from pipelines.outputs import replace as replace_file
 from pipelines.shards import shard_of
 from transforms.tokenize import (
@@ -93,17 +102,13 @@ def parse_source(spec: str) -> Source:
     return Source(name, (path,), weight)
 
 
-DOCUMENTS = "/documents/"
-
-
 def corpus_pattern(path: str, flag: str) -> str:
     """A glob or a .parquet path is used as it is; a folder is a corpus (or dedup) output folder, which must be
     complete (and so must the output folder a glob or path under its documents/ points into)."""
     if path.endswith(".parquet") or any(char in path for char in "*?["):
-        if DOCUMENTS in path and FileSystems.exists(path.split(DOCUMENTS)[0]):
-            require_complete(path.split(DOCUMENTS)[0], flag)
+        require_complete_above(path, flag)
         return path
-    if FileSystems.exists(path):
+    if holds_files(path):
         require_complete(path, flag)
     return FileSystems.join(path, "documents", "lang=*", "*.parquet")
 
