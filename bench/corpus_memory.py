@@ -7,7 +7,7 @@ shared English text files, a window of consecutive lines per page). `ccrefine co
 files with the default runner (the multi-process DirectRunner, one worker per core), and the peak RSS summed
 over the whole process tree (the launcher and every SDK worker) is sampled twice a second.
 
-    python bench/corpus_memory.py --pages 2000 10000 40000
+    python bench/corpus_memory.py --pages 2000 10000 40000 [--workers N]
 """
 
 from __future__ import annotations
@@ -120,26 +120,31 @@ def main() -> None:
     parser.add_argument("--pages", type=int, nargs="+", default=[2000, 10000, 40000],
                         help="input sizes, multiples of 2,000 pages (default: 2000 10000 40000)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ccrefine-corpus-memory")
+    parser.add_argument("--workers", type=int, help="--direct_num_workers (default: the runner's, one per core)")
     parser.add_argument("--results", type=Path, help="append each row as JSON to this file")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start")
-    print("| pages | files | wall | peak RSS, whole tree | documents kept |\n|---|---|---|---|---|")
+    print("| pages | files | workers | wall | peak RSS, whole tree | documents kept |\n|---|---|---|---|---|---|")
     for pages in args.pages:
         files = build_inputs(args.work / "warc", pages // PAGES_PER_FILE)  # made as needed, reused
-        selection = args.work / f"input-{pages}"
+        label = f"{pages}-w{args.workers or 'default'}"
+        selection = args.work / f"input-{label}"
         shutil.rmtree(selection, ignore_errors=True)
         selection.mkdir()
         for path in files:
             (selection / path.name).symlink_to(path)
-        output = args.work / f"out-{pages}"
+        output = args.work / f"out-{label}"
         command = [sys.executable, "-m", "pipelines.cli", "corpus", "--input", str(selection / "*.warc.gz"),
                    "--output", str(output), "--overwrite"]
+        if args.workers:
+            command += ["--direct_num_workers", str(args.workers)]
         wall, peak = measure(command)
         stats = json.loads((output / "stats.json").read_text())
-        row = {"pages": pages, "files": len(files), "wall_s": round(wall), "peak_rss_gib": round(peak / 2**30, 2),
+        row = {"pages": pages, "files": len(files), "workers": args.workers or os.cpu_count(),
+               "wall_s": round(wall), "peak_rss_gib": round(peak / 2**30, 2),
                "documents": stats["documents_out"], "load": round(os.getloadavg()[0], 2)}
-        print(f"| {pages:,} | {len(files)} | {wall:.0f} s | {peak / 2**30:.2f} GiB | {stats['documents_out']:,} |",
-              flush=True)
+        print(f"| {pages:,} | {len(files)} | {row['workers']} | {wall:.0f} s | {peak / 2**30:.2f} GiB "
+              f"| {stats['documents_out']:,} |", flush=True)
         if args.results:
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

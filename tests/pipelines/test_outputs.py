@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.outputs import SUCCESS, success_problem
+from pipelines.outputs import SUCCESS, success_problem, write_success
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 
@@ -114,3 +114,10 @@ def test_progress_folders_and_partial_files_are_removed(sample_warc, tmp_path):
     assert not stale.exists()
     assert not list(Path(tempfile.gettempdir()).glob(f"ccrefine-progress-{os.getpid()}-*"))
     assert not staging.exists() and not list(output.rglob("*.tmp"))
+
+
+def test_a_summary_cut_short_is_never_marked_complete(tmp_path):
+    (tmp_path / "stats.json").write_bytes(b"")  # what a full disk leaves
+    with pytest.raises(ValueError):
+        write_success(str(tmp_path), "stats.json")
+    assert not (tmp_path / SUCCESS).exists()
