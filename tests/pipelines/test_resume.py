@@ -3,7 +3,6 @@ archives already complete and ends byte-identical to an uninterrupted run; a rer
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -12,21 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from warcio.warcwriter import WARCWriter
 
 from pipelines.cli import main
+from pipelines.inputs import tagged_copy
 from pipelines.outputs import SUCCESS
 
 REPO = Path(__file__).resolve().parents[2]
 COPIES = 3
-
-
-def _distinct_copy(source: Path, target: Path) -> None:
-    """The archive plus one warcinfo record naming the copy, so each copy's content (and fingerprint) differs."""
-    extra = io.BytesIO()
-    writer = WARCWriter(extra, gzip=True)
-    writer.write_record(writer.create_warcinfo_record(target.name, {"software": "ccrefine test copy"}))
-    target.write_bytes(source.read_bytes() + extra.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +25,7 @@ def archives(shared_data, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("archives")
     for source in sorted((shared_data / "warc").glob("dolma_sample-*.warc.gz")):
         for copy in range(COPIES):
-            _distinct_copy(source, folder / f"{source.name.split('.')[0]}-copy{copy}.warc.gz")
+            tagged_copy(source, folder / f"{source.name.split('.')[0]}-copy{copy}.warc.gz")
     return folder
 
 
