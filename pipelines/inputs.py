@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -19,6 +20,7 @@ from pipelines.errors import UsageError
 # Head and tail read to fingerprint an archive: enough to tell two crawl files apart (their first records and
 # last records differ), cheap on object stores (two ranged reads).
 FINGERPRINT_BYTES = 1 << 16
+FINGERPRINT_THREADS = 32  # object-store reads wait on the network: 90,000 archives take minutes, not hours
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _COMPRESSION_SUFFIX = re.compile(r"\.(gz|bz2|zst|xz)$", re.IGNORECASE)
 
@@ -78,13 +80,16 @@ def fingerprint(path: str) -> tuple[int, str]:
 def plan_archives(paths: list[str]) -> tuple[list[Archive], list[Duplicate]]:
     """The archives to read, sorted by path (so output names and order never depend on the order of the flags),
     and the duplicates left out; of two with the same content, the first by path is read."""
+    unique = sorted(set(paths))
+    with ThreadPoolExecutor(FINGERPRINT_THREADS) as pool:
+        fingerprints = dict(zip(unique, pool.map(fingerprint, unique), strict=True))
     archives, duplicates, seen_paths, seen_content = [], [], set(), {}
     for path in sorted(paths):
         if path in seen_paths:
             duplicates.append(Duplicate(path, path, "same path"))
             continue
         seen_paths.add(path)
-        size, digest = fingerprint(path)
+        size, digest = fingerprints[path]
         if digest in seen_content:
             duplicates.append(Duplicate(path, seen_content[digest], "same content"))
             continue
