@@ -26,6 +26,8 @@ SUCCESS = "_SUCCESS"
 STAGING_SUFFIX = ".ccrefine-staging"
 TEMPORARY_SUFFIX = ".tmp"
 DOCUMENTS = "/documents/"
+# Files only a ccrefine output holds: a folder with none of them is never replaced.
+OUTPUT_MARKERS = (SUCCESS, "stats.json", "manifest.json", "training.json")
 
 
 def is_remote(path: str) -> bool:
@@ -150,13 +152,19 @@ class OutputFolder:
                 existing = os.path.dirname(existing)
             if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
                 raise UsageError(f"{self.flag} {self.path!r}: cannot write in {existing!r}; choose a writable folder")
-        if self.overwrite or not holds_files(self.path):
+        if not holds_files(self.path):
+            return
+        if not any(FileSystems.exists(FileSystems.join(self.path, name)) for name in OUTPUT_MARKERS):
+            # --overwrite never deletes a folder ccrefine did not write (a typo such as `--output ~`)
+            raise UsageError(f"{self.flag} {self.path!r} holds files that are not a ccrefine output; choose a new "
+                             "folder (or delete that one yourself)")
+        if self.overwrite:
             return
         if success_problem(self.path) is None:
             raise UsageError(f"{self.flag} {self.path!r} holds a complete output already; add --overwrite to replace "
                              "it or choose a new folder")
-        raise UsageError(f"{self.flag} {self.path!r} holds files that are not a complete ccrefine output; add "
-                         "--overwrite to replace them or choose a new folder")
+        raise UsageError(f"{self.flag} {self.path!r} holds an unfinished ccrefine output; add --overwrite to replace "
+                         "it or choose a new folder")
 
     def start(self) -> str:
         """A fresh, empty staging folder; returns its path."""

@@ -87,12 +87,13 @@ def test_a_tokenizer_folder_without_success_is_refused(tmp_path, capsys):
     assert "--tokenizer" in capsys.readouterr().err
 
 
-def test_a_folder_of_other_files_is_not_overwritten_without_the_flag(sample_warc, tmp_path, capsys):
+def test_a_folder_ccrefine_did_not_write_is_never_replaced(sample_warc, tmp_path, capsys):
     output = tmp_path / "mine"
     output.mkdir()
     (output / "notes.txt").write_text("keep me")
-    assert _corpus(sample_warc, output) == 2
-    assert "not a complete ccrefine output; add --overwrite" in capsys.readouterr().err
+    for extra in ([], ["--overwrite"]):
+        assert _corpus(sample_warc, output, *extra) == 2
+        assert "holds files that are not a ccrefine output; choose a new folder" in capsys.readouterr().err
     assert (output / "notes.txt").read_text() == "keep me"
 
 
