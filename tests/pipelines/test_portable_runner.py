@@ -1,8 +1,9 @@
 """The submission path Flink and Spark use, for real: Beam's portable job service and an external SDK worker
-pool run as separate processes, the pool starts two SDK worker processes for the job (`--direct_num_workers 2`
-on the job service's runner), the workers import ccrefine from an sdist built by setup.py and installed into a
+pool run as separate processes, the workers import ccrefine from an sdist built by setup.py and installed into a
 folder of their own (as `--setup_file` ships it to a cluster), and the output equals the DirectRunner's. The
-funnel is computed from the files the workers wrote, so it does not depend on the runner's metrics."""
+funnel is computed from the files the workers wrote, so it does not depend on the runner's metrics. (Beam's local
+job service asks the pool for one SDK worker per environment whatever the flags; work spread over two worker
+processes is what the default multi-process DirectRunner does in test_corpus.py.)"""
 
 from __future__ import annotations
 
@@ -71,8 +72,7 @@ def portable(worker_site, tmp_path_factory):
         _wait_for_port(job_port, services[0])
         _wait_for_port(pool_port, services[1])
         yield ["--runner", "PortableRunner", "--job_endpoint", f"localhost:{job_port}",
-               "--environment_type", "EXTERNAL", "--environment_config", f"localhost:{pool_port}",
-               "--direct_num_workers", "2"]
+               "--environment_type", "EXTERNAL", "--environment_config", f"localhost:{pool_port}"]
     finally:
         for service in services:
             service.terminate()
