@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from pipelines.inputs import tagged_copy
 from pipelines.recipe import load_recipe
 from transforms.crawl import read_crawl_file
 from transforms.records import Page, Rejected
@@ -44,7 +45,7 @@ def replicate_fixtures(shared: Path, copies: int) -> list[Path]:
     for source in fixture_archives(shared):
         for copy in range(copies):
             target = folder / f"{copy:04d}-{source.name}"
-            shutil.copyfile(source, target)
+            tagged_copy(source, target)  # distinct content: identical copies are read once
             paths.append(target)
     return paths
 

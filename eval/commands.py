@@ -158,6 +158,10 @@ def perplexity_command(args, beam_args: list[str]) -> int:
 
     if not args.manifest and not args.text:
         raise UsageError("give --manifest (token shards) and/or --text (text files) to score")
+    if args.manifest:
+        from pipelines.outputs import require_complete
+
+        require_complete(str(Path(args.manifest).parent), "--manifest")
     loaded = load_for_eval(args.checkpoint, args.tokenizer, args.device, _torch_dtype(args.dtype))
     seq_len = args.seq_len or loaded.seq_len
     stride = args.stride or max(1, seq_len // 2)

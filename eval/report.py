@@ -244,9 +244,17 @@ def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) ->
 
 
 def write_report(run_dir: str, output: str | None = None, dedup_dir: str | None = None) -> Path:
+    """Only complete outputs are described (pipelines.outputs); the HTML is written whole or not at all."""
+    from pipelines.outputs import require_complete
+
     run = Path(run_dir)
     if not (run / "stats.json").exists():
         raise FileNotFoundError(f"{run_dir} has no stats.json: pass the --output folder of `ccrefine corpus`")
+    require_complete(run_dir, "report")
+    if dedup_dir:
+        require_complete(dedup_dir, "--dedup")
     target = Path(output) if output else run / "report.html"
-    target.write_text(build_report(run, Path(dedup_dir) if dedup_dir else None), encoding="utf-8")
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(build_report(run, Path(dedup_dir) if dedup_dir else None), encoding="utf-8")
+    temporary.replace(target)
     return target

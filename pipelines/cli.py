@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 
 from apache_beam.io.filesystems import FileSystems
 
 from eval import commands as eval_commands
 from pipelines import corpus, dedup, sample, tokenize, train_models
 from pipelines.errors import UsageError
+from pipelines.inputs import match_inputs, plan_archives
 from pipelines.options import beam_options, is_local
-from pipelines.progress import ProgressPrinter
+from pipelines.outputs import OutputFolder
+from pipelines.progress import ProgressPrinter, progress_folder
 from pipelines.recipe import RecipeError, load_recipe, preset_names
 from pipelines.stats import funnel_lines
 from trainer import cli as train_cli
@@ -48,10 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", required=True, action="append", help="archive path or glob (repeatable); "
                      "local or any Beam filesystem (gs://, s3://, hdfs://)")
-    run.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://)")
+    run.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://); a killed run "
+                     "rerun with the same command resumes, skipping the archives already complete")
     run.add_argument("--recipe", default="refinedweb",
                      help=f"preset name ({', '.join(preset_names())}) or a YAML file (default: refinedweb)")
-    run.add_argument("--shards", type=int, default=4, help="Parquet shards per language (default: 4)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a complete output (or discard another run's unfinished one) in --output")
+    run.add_argument("--shards", type=int, help=argparse.SUPPRESS)  # gone: files follow the archives
     run.set_defaults(handler=_corpus)
 
     make = commands.add_parser(
@@ -69,36 +73,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def _corpus(args, beam_args: list[str]) -> int:
     recipe = load_recipe(args.recipe)
-    if args.shards < 1:
-        raise UsageError(f"--shards must be at least 1, got {args.shards}")
-    matched = _match_inputs(args.input)
+    if args.shards is not None:
+        print("ccrefine corpus: note: --shards has no effect any more: each archive is written to its own file per "
+              "language (see README, 'Output folders')", file=sys.stderr)
     options = beam_options(beam_args)
-    progress_dir = tempfile.mkdtemp(prefix="ccrefine-progress-") if is_local(options) else None
-    print(f"ccrefine corpus: {len(matched)} archive(s), recipe {recipe.name}, output {args.output}", flush=True)
-    if progress_dir:
-        with ProgressPrinter(progress_dir, len(matched)) as progress:
-            funnel = corpus.run_corpus(options, args.input, args.output, recipe, args.shards, progress_dir)
-            print(progress.line(), flush=True)
+    FileSystems.set_options(options)  # credentials and settings of remote filesystems, for the launcher's reads
+    output = OutputFolder(args.output, args.overwrite)
+    output.check()
+    archives, duplicates = plan_archives(match_inputs(args.input))
+    skipped = f", {len(duplicates)} duplicate(s) skipped" if duplicates else ""
+    print(f"ccrefine corpus: {len(archives)} archive(s){skipped}, recipe {recipe.name}, output {args.output}",
+          flush=True)
+    if not is_local(options):
+        funnel = corpus.run_corpus(options, archives, duplicates, output, recipe, args.input)
     else:
-        funnel = corpus.run_corpus(options, args.input, args.output, recipe, args.shards)
+        with progress_folder() as folder, ProgressPrinter(folder, len(archives)) as progress:
+            funnel = corpus.run_corpus(options, archives, duplicates, output, recipe, args.input, folder)
+            print(progress.line(), flush=True)
     _print_summary(args.output, funnel)
     return 0
-
-
-def _match_inputs(patterns: list[str]) -> list[str]:
-    paths = []
-    for pattern in patterns:
-        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-        if not found:
-            raise UsageError(f"--input {pattern!r} matches no file; check the path or quote the glob")
-        paths.extend(found)
-    return paths
 
 
 def _print_summary(output: str, funnel: dict) -> None:
     print(f"records read {funnel['records_in']}, documents kept {funnel['documents_out']}, "
           f"dropped {funnel['dropped_total']}")
     print("\n".join(funnel_lines(funnel)))
+    for duplicate in funnel.get("duplicate_inputs", []):
+        print(f"  skipped {duplicate['path']}: {duplicate['kind']} as {duplicate['same_as']}")
     join = FileSystems.join
     print(f"documents: {join(output, 'documents')}\nrejected:  {join(output, 'rejected')}\n"
           f"stats:     {join(output, 'stats.json')}\nrecipe:    {join(output, 'recipe.yaml')}")

@@ -4,6 +4,7 @@ Output layout (OUTPUT may be any Beam filesystem path):
     OUTPUT/documents/lang=<code>/part-NNNNN-of-MMMMM.parquet   kept documents (transforms.records.DOCUMENT_SCHEMA)
     OUTPUT/rejected/stage=<stage>/part-*.parquet               removed documents; `detail` names the one kept
     OUTPUT/stats.json                                          funnel, MinHash settings, connected-component rounds
+    OUTPUT/_SUCCESS                                            written last (pipelines/outputs.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import UsageError
 from pipelines.options import beam_options
+from pipelines.outputs import OutputFolder, write_bytes
 from pipelines.shards import write_documents, write_rejected
 from pipelines.stats import build_funnel, counters_by_stage, funnel_lines
 from pipelines.tokenize import match_files
@@ -44,6 +46,7 @@ class DedupSettings:
     substrings: SubstringOptions | None = SubstringOptions()
     urls: bool = True
     shards: int = 4
+    overwrite: bool = False  # replace a complete output
 
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
@@ -71,12 +74,15 @@ def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings
     return [stage for stage, _ in steps]
 
 
-def run_dedup(options, files: list[str], output: str, settings: DedupSettings) -> dict:
-    """Build, run and wait; then write stats.json. Returns its content."""
+def run_dedup(options, files: list[str], output_path: str, settings: DedupSettings) -> dict:
+    """Build, run and wait into a staging folder; then write stats.json and publish. Returns its content."""
     if settings.minhash is None and settings.substrings is None and not settings.urls:
         raise UsageError("every dedup step is switched off; keep at least one of --minhash, --substrings, --urls")
     if settings.shards < 1:
         raise UsageError(f"--shards must be at least 1, got {settings.shards}")
+    output_folder = OutputFolder(output_path, settings.overwrite)
+    output_folder.check()
+    output = output_folder.start()
     pipeline = beam.Pipeline(options=options)
     stages = build_dedup(pipeline, files, output, settings)
     result = pipeline.run()
@@ -96,8 +102,8 @@ def run_dedup(options, files: list[str], output: str, settings: DedupSettings) -
     if settings.substrings is not None:
         stats["substrings"] = asdict(settings.substrings)
     stats["urls"] = settings.urls
-    with FileSystems.create(FileSystems.join(output, "stats.json")) as handle:
-        handle.write(json.dumps(stats, indent=2).encode())
+    write_bytes(FileSystems.join(output, "stats.json"), json.dumps(stats, indent=2).encode())
+    output_folder.publish("stats.json")
     if stats["problems"]:
         logger.warning("the funnel does not add up: %s", "; ".join(stats["problems"]))
     return stats
@@ -120,13 +126,14 @@ def settings_from_args(args) -> DedupSettings:
             substrings = SubstringOptions(args.min_substring_tokens, args.min_tokens_left, args.substring_partitions)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    return DedupSettings(minhash, substrings, args.urls, args.shards)
+    return DedupSettings(minhash, substrings, args.urls, args.shards, args.overwrite)
 
 
 def dedup_command(args, beam_args: list[str]) -> int:
     settings = settings_from_args(args)
     options = beam_options(beam_args)
     FileSystems.set_options(options)
+    OutputFolder(args.output, settings.overwrite).check()  # before reading anything
     files = match_files(args.input, "--input")
     shape = f"{settings.minhash.bands} x {settings.minhash.rows}" if settings.minhash else "off"
     print(f"ccrefine dedup: {len(files)} file(s), MinHash {shape}, substrings "
@@ -163,6 +170,7 @@ def register(subparsers) -> None:
                        "repeatable")
     dedup.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://)")
     dedup.add_argument("--shards", type=int, default=4, help="Parquet shards per language (default: 4)")
+    dedup.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
     minhash = dedup.add_argument_group("MinHash near-duplicates")
     minhash.add_argument("--minhash", action=argparse.BooleanOptionalAction, default=True, help="default: on")
     minhash.add_argument("--minhash-preset", choices=sorted(PRESETS), default="fineweb",

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from transforms.progress import summarise
+
+PREFIX = "ccrefine-progress-"
+
+
+@contextlib.contextmanager
+def progress_folder():
+    """A temporary folder for progress files, named after this process and removed when the run ends; folders of
+    runs whose process is gone (killed) are removed first."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{PREFIX}*"):
+        pid = stale.name[len(PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class ProgressPrinter:

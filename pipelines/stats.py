@@ -1,18 +1,22 @@
-"""The retention funnel, from Beam metrics: per stage, records in, kept, and dropped by reason.
+"""The retention funnel: per stage, records in, kept, and dropped by reason.
 
-Every stage counts `kept` and `dropped.<reason>` under its own namespace, so the funnel is exact: a
-stage's input is its kept plus its dropped, and it must equal the previous stage's kept. `check_funnel`
-says where that does not hold.
+Counters are {stage: {"kept": n, "dropped.<reason>": n}}. The corpus stage sums them from what it wrote (see
+pipelines/corpus.py); dedup takes them from Beam metrics. A stage's input is its kept plus its dropped, and it
+must equal the previous stage's kept; `check_funnel` says where that does not hold. Where a runner has metrics,
+`cross_check` compares them with the written counts (a runner without a metrics API is not an error).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import defaultdict
 
 from apache_beam.metrics.metric import MetricsFilter
 
 DROPPED_PREFIX = "dropped."
+
+logger = logging.getLogger(__name__)
 
 
 def counters_by_stage(result) -> dict[str, dict[str, int]]:
@@ -22,6 +26,27 @@ def counters_by_stage(result) -> dict[str, dict[str, int]]:
         value = metric.committed if metric.committed is not None else metric.attempted
         counters[metric.key.metric.namespace][metric.key.metric.name] += int(value or 0)
     return {stage: dict(names) for stage, names in counters.items()}
+
+
+def metrics_or_none(result) -> dict[str, dict[str, int]] | None:
+    """Beam's counters where the runner reports them; None where it has no metrics API or reports none."""
+    try:
+        counters = counters_by_stage(result)
+    except (NotImplementedError, AttributeError) as exc:
+        logger.info("the runner reports no metrics (%s); the funnel comes from the written files alone", exc)
+        return None
+    return counters or None
+
+
+def cross_check(written: dict[str, dict[str, int]], metrics: dict[str, dict[str, int]], stages: list[str]) -> list[str]:
+    """Where Beam's counters disagree with the counts of what was written."""
+    problems = []
+    for stage in stages:
+        ours, theirs = written.get(stage, {}), metrics.get(stage, {})
+        for name in sorted(set(ours) | set(theirs)):
+            if ours.get(name, 0) != theirs.get(name, 0):
+                problems.append(f"{stage}.{name}: {ours.get(name, 0)} written but Beam counted {theirs.get(name, 0)}")
+    return problems
 
 
 def build_funnel(counters: dict[str, dict[str, int]], stages: list[str]) -> dict:

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import apache_beam as beam
 import numpy as np
@@ -26,6 +26,17 @@ from apache_beam.metrics import Metrics
 
 from pipelines.errors import UsageError
 from pipelines.options import beam_options
+from pipelines.outputs import (
+    TEMPORARY_SUFFIX,
+    OutputFolder,
+    ensure_folder,
+    holds_files,
+    read_bytes,
+    require_complete,
+    require_complete_above,
+    write_bytes,
+)
+from pipelines.outputs import replace as replace_file
 from pipelines.shards import shard_of
 from transforms.tokenize import (
     BOS,
@@ -91,48 +102,26 @@ def parse_source(spec: str) -> Source:
     return Source(name, (path,), weight)
 
 
-def corpus_pattern(path: str) -> str:
-    """A glob or a .parquet path is used as it is; a folder is a corpus (or dedup) output folder."""
+def corpus_pattern(path: str, flag: str) -> str:
+    """A glob or a .parquet path is used as it is; a folder is a corpus (or dedup) output folder, which must be
+    complete (and so must the output folder a glob or path under its documents/ points into)."""
     if path.endswith(".parquet") or any(char in path for char in "*?["):
+        require_complete_above(path, flag)
         return path
+    if holds_files(path):
+        require_complete(path, flag)
     return FileSystems.join(path, "documents", "lang=*", "*.parquet")
 
 
 def match_files(patterns: tuple[str, ...] | list[str], flag: str) -> list[str]:
     files = []
     for pattern in patterns:
-        found = [m.path for m in FileSystems.match([corpus_pattern(pattern)])[0].metadata_list]
+        found = [m.path for m in FileSystems.match([corpus_pattern(pattern, flag)])[0].metadata_list]
         if not found:
             raise UsageError(f"{flag} {pattern!r} matches no Parquet file (a folder means "
                                f"FOLDER/documents/lang=*/*.parquet); check the path or quote the glob")
         files.extend(found)
     return sorted(files)
-
-
-def _read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return handle.read()
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write under a temporary name and rename, so a reader never sees half a file."""
-    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(data)
-    _replace(temporary, path)
-
-
-def _replace(temporary: str, final: str) -> None:
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.rename([temporary], [final])
-
-
-def _ensure_folder(path: str) -> None:
-    try:
-        FileSystems.mkdirs(path)
-    except OSError:
-        pass  # it exists (another worker made it), or the filesystem has no folders (object stores)
 
 
 # ---- train-tokenizer ---------------------------------------------------------------------------------------------
@@ -150,7 +139,7 @@ def sample_documents(files: list[str], sample: LanguageSample) -> LanguageSample
 
 def evaluate(tokenizer: DocumentTokenizer, eval_texts: dict[str, str]) -> dict[str, float]:
     """Tokens per character on each held-out text file (one sentence or paragraph a line)."""
-    return {label: tokens_per_character(tokenizer, _read_bytes(path).decode("utf-8").split("\n"))
+    return {label: tokens_per_character(tokenizer, read_bytes(path).decode("utf-8").split("\n"))
             for label, path in eval_texts.items()}
 
 
@@ -180,6 +169,8 @@ def train_tokenizer_command(args, beam_args: list[str]) -> int:
         raise UsageError("the sample size must be at least 1")
     eval_texts = dict(parse_pair(spec, "--eval-text", "LABEL=PATH") for spec in args.eval_text)
     shares = parse_language_shares(args.language_share)
+    output = OutputFolder(args.output, args.overwrite)
+    output.check()
     files = match_files(args.input, "--input")
     unit, budget = ("documents", args.sample_documents) if args.sample_documents else ("characters", args.sample_chars)
     sample = sample_documents(files, LanguageSample(budget, unit, args.seed, shares))
@@ -199,12 +190,11 @@ def train_tokenizer_command(args, beam_args: list[str]) -> int:
         raise UsageError(f"{exc} (--vocab-size, --character-coverage, --sample-chars)") from exc
     tokenizer = DocumentTokenizer(model)
     scores = evaluate(tokenizer, eval_texts)
-    _ensure_folder(args.output)
-    model_path = FileSystems.join(args.output, MODEL_NAME)
-    _write_bytes(model_path, model)
+    staging = output.start()
+    write_bytes(FileSystems.join(staging, MODEL_NAME), model)
     processor = tokenizer.processor
     vocab = "".join(f"{processor.id_to_piece(i)}\t{processor.get_score(i)}\n" for i in range(tokenizer.vocab_size))
-    _write_bytes(FileSystems.join(args.output, "tokenizer.vocab"), vocab.encode())
+    write_bytes(FileSystems.join(staging, "tokenizer.vocab"), vocab.encode())
     info = {
         "trainer": asdict(options),
         "sample": {"files": len(files), "unit": unit, "budget": budget, "seed": args.seed,
@@ -213,10 +203,11 @@ def train_tokenizer_command(args, beam_args: list[str]) -> int:
         "special_ids": _special_ids(tokenizer),
         "tokens_per_character": scores,
     }
-    _write_bytes(FileSystems.join(args.output, "training.json"), json.dumps(info, indent=2).encode())
+    write_bytes(FileSystems.join(staging, "training.json"), json.dumps(info, indent=2).encode())
+    output.publish("training.json")
     for label, value in scores.items():
         print(f"tokens per character on {label}: {value:.3f}")
-    print(f"model: {model_path}")
+    print(f"model: {FileSystems.join(args.output, MODEL_NAME)}")
     return 0
 
 
@@ -236,6 +227,7 @@ class TokenizeSettings:
     max_tokens_per_shard: int = 500_000_000  # 1 GB of uint16 tokens; a shard is held in memory while written
     fim: FimOptions = field(default_factory=FimOptions)
     token_budget: int | None = None
+    overwrite: bool = False  # replace a complete output in `output`
 
 
 def bucket_count(tokens: int, max_tokens: int) -> int:
@@ -260,7 +252,7 @@ class _TokenizeFn(beam.DoFn):
         self._tokens = Metrics.counter(STAGE, "tokens")
 
     def setup(self):
-        self._tokenizer = DocumentTokenizer(_read_bytes(self._model_path))
+        self._tokenizer = DocumentTokenizer(read_bytes(self._model_path))
 
     def process(self, element):
         source, doc_id, text = element
@@ -286,15 +278,15 @@ class _WriteShardsFn(beam.DoFn):
         (source, split, bucket), documents = element
         ordered = (np.frombuffer(data, self._dtype) for _, data in sorted(documents))
         folder = FileSystems.join(self._output, split, source)
-        _ensure_folder(folder)
+        ensure_folder(folder)
         for piece, group in enumerate(cut_into_shards(ordered, self._max_tokens)):
             name = f"part-{bucket:05d}-{piece:03d}"
             temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}")
-            with (FileSystems.create(temporary + ".bin") as bin_file,
-                  FileSystems.create(temporary + ".idx") as idx_file):
+            with (FileSystems.create(f"{temporary}.bin{TEMPORARY_SUFFIX}") as bin_file,
+                  FileSystems.create(f"{temporary}.idx{TEMPORARY_SUFFIX}") as idx_file):
                 stats = write_token_shard(bin_file, idx_file, group, self._dtype)
-            _replace(temporary + ".idx", FileSystems.join(folder, name + ".idx"))
-            _replace(temporary + ".bin", FileSystems.join(folder, name + ".bin"))
+            replace_file(f"{temporary}.idx{TEMPORARY_SUFFIX}", FileSystems.join(folder, name + ".idx"))
+            replace_file(f"{temporary}.bin{TEMPORARY_SUFFIX}", FileSystems.join(folder, name + ".bin"))
             yield {"path": f"{split}/{source}/{name}.bin", "split": split, "source": source, **asdict(stats)}
 
 
@@ -303,7 +295,7 @@ def _write_manifest(_, output, shards, skipped_counts, sources, settings, token_
     for (source, reason), count in skipped_counts:
         skipped.setdefault(source, {})[reason] = count
     manifest = build_manifest(shards, sources, skipped, settings, token_budget)
-    _write_bytes(FileSystems.join(output, MANIFEST_NAME), json.dumps(manifest, indent=2).encode())
+    write_bytes(FileSystems.join(output, MANIFEST_NAME), json.dumps(manifest, indent=2).encode())
 
 
 def build_tokenize(pipeline, files: dict[str, list[str]], sources: dict[str, dict], settings: TokenizeSettings,
@@ -352,7 +344,7 @@ def prepare_tokenizer(settings: TokenizeSettings) -> tuple[bytes, dict]:
     Returns the model and the manifest's settings."""
     if not FileSystems.exists(settings.tokenizer):
         raise UsageError(f"--tokenizer {settings.tokenizer!r} does not exist; run train-tokenizer first")
-    model = _read_bytes(settings.tokenizer)
+    model = read_bytes(settings.tokenizer)
     try:
         tokenizer = DocumentTokenizer(model)
         dtype = token_dtype(tokenizer.vocab_size, settings.dtype)
@@ -384,22 +376,21 @@ def run_tokenize(options, sources: list[Source], settings: TokenizeSettings) -> 
     names = [source.name for source in sources]
     if not sources or len(set(names)) != len(names):
         raise UsageError(f"give each source once, by a unique name (got {names or 'none'})")
-    manifest_path = FileSystems.join(settings.output, MANIFEST_NAME)
-    if FileSystems.exists(manifest_path):
-        raise UsageError(f"{manifest_path} exists: token shards are written once per folder; choose a new "
-                           "--output or delete the old one")
-    model, manifest_settings = prepare_tokenizer(settings)
+    output = OutputFolder(settings.output, settings.overwrite)
+    output.check()
     files = {source.name: match_files(source.patterns, f"source {source.name}:") for source in sources}
+    model, manifest_settings = prepare_tokenizer(settings)
     described = {source.name: {"patterns": list(source.patterns), "files": len(files[source.name]),
                                "weight": source.weight} for source in sources}
-    _ensure_folder(settings.output)
-    _write_bytes(FileSystems.join(settings.output, MODEL_NAME), model)
+    staged = replace(settings, output=output.start())
+    write_bytes(FileSystems.join(staged.output, MODEL_NAME), model)
     pipeline = beam.Pipeline(options=options)
-    build_tokenize(pipeline, files, described, settings, manifest_settings)
+    build_tokenize(pipeline, files, described, staged, manifest_settings)
     pipeline.run().wait_until_finish()
-    if "://" in settings.output:
-        return json.loads(_read_bytes(manifest_path))
-    return verify_manifest(manifest_path)
+    manifest_path = FileSystems.join(staged.output, MANIFEST_NAME)
+    manifest = json.loads(read_bytes(manifest_path)) if "://" in staged.output else verify_manifest(manifest_path)
+    output.publish(MANIFEST_NAME)
+    return manifest
 
 
 def tokenize_command(args, beam_args: list[str]) -> int:
@@ -407,11 +398,12 @@ def tokenize_command(args, beam_args: list[str]) -> int:
     sources += [parse_source(spec) for spec in args.source]
     tokenizer = args.tokenizer
     if not tokenizer.endswith(".model"):
-        tokenizer = FileSystems.join(tokenizer, MODEL_NAME)  # a train-tokenizer output folder
+        require_complete(tokenizer, "--tokenizer")  # a train-tokenizer output folder
+        tokenizer = FileSystems.join(tokenizer, MODEL_NAME)
     settings = TokenizeSettings(
         output=args.output, tokenizer=tokenizer, dtype=args.dtype, val_fraction=args.val_fraction,
         max_tokens_per_shard=args.max_tokens_per_shard, fim=FimOptions(args.fim_rate, args.fim_seed),
-        token_budget=args.token_budget)
+        token_budget=args.token_budget, overwrite=args.overwrite)
     print(f"ccrefine tokenize: {len(sources)} source(s), tokenizer {tokenizer}, output {args.output}", flush=True)
     manifest = run_tokenize(beam_options(beam_args), sources, settings)
     _print_manifest_summary(manifest)
@@ -446,6 +438,7 @@ def register(subparsers) -> None:
                        help="corpus output folder (reads FOLDER/documents/lang=*/*.parquet), Parquet file or glob; "
                        "repeatable")
     train.add_argument("--output", required=True, help="folder for the model")
+    train.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
     train.add_argument("--model-type", choices=["bpe", "unigram"], default="bpe", help="default: bpe")
     train.add_argument("--vocab-size", type=int, default=32000, help="default: 32000")
     train.add_argument("--character-coverage", type=float, default=0.9995,
@@ -478,7 +471,8 @@ def register(subparsers) -> None:
                           help="corpus folder, Parquet file or glob of the source named 'corpus' (repeatable)")
     tokenize.add_argument("--source", action="append", default=[], metavar="NAME=PATH[:WEIGHT]",
                           help="a named source and its mixing weight (default 1); repeatable")
-    tokenize.add_argument("--output", required=True, help="folder for the token shards (must hold no manifest)")
+    tokenize.add_argument("--output", required=True, help="folder for the token shards")
+    tokenize.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
     tokenize.add_argument("--tokenizer", required=True, help="tokenizer.model or the train-tokenizer output folder")
     tokenize.add_argument("--dtype", choices=["auto", "uint16", "uint32"], default="auto",
                           help="token dtype (default: uint16 when the vocabulary fits, else uint32)")

@@ -10,6 +10,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import UsageError
+from pipelines.outputs import require_complete_above
 from transforms.perplexity import document_perplexity, train_kenlm
 from transforms.quality_classifier import train_classifier
 
@@ -23,6 +24,7 @@ def read_texts(patterns: list[str], lang: str | None = None) -> list[str]:
 
     texts = []
     for pattern in patterns:
+        require_complete_above(pattern, "--input")
         matched = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
         if not matched:
             raise UsageError(f"{pattern!r} matches no file; check the path or quote the glob")

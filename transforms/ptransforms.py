@@ -79,6 +79,12 @@ class ApplyStep(beam.PTransform):
         return records | beam.ParDo(_StepFn(self.step)).with_outputs(REJECTED, main=KEPT)
 
 
+def read_archive(path: str, options: ReadOptions):
+    """The Pages and read-stage Rejected records of one archive on any Beam filesystem, streamed."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        yield from read_crawl_file(stream, path, options)
+
+
 class _ReadFileFn(beam.DoFn):
     def __init__(self, options: ReadOptions, progress_dir: str | None):
         self._options = options
@@ -88,16 +94,15 @@ class _ReadFileFn(beam.DoFn):
 
     def process(self, path: str):
         records = pages = 0
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-            for item in read_crawl_file(stream, path, self._options):
-                records += 1
-                if isinstance(item, Page):
-                    pages += 1
-                    self._counters.kept.inc()
-                    yield item
-                else:
-                    self._counters.drop(item.reason)
-                    yield beam.pvalue.TaggedOutput(REJECTED, item)
+        for item in read_archive(path, self._options):
+            records += 1
+            if isinstance(item, Page):
+                pages += 1
+                self._counters.kept.inc()
+                yield item
+            else:
+                self._counters.drop(item.reason)
+                yield beam.pvalue.TaggedOutput(REJECTED, item)
         self._files.inc()
         if self._progress_dir:
             report_file_done(self._progress_dir, path, records, pages)

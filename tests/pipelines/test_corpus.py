@@ -61,7 +61,7 @@ def corpus_run(shared_data, sample_warc, tmp_path_factory):
     """One CLI run over every real fixture plus the sample, on the default multi-process DirectRunner."""
     output = tmp_path_factory.mktemp("corpus") / "out"
     code = main(["corpus", "--input", str(shared_data / "warc" / "*.gz"), "--input", str(sample_warc),
-                 "--output", str(output), "--shards", "2"])
+                 "--output", str(output)])
     assert code == 0
     return output
 
@@ -111,7 +111,7 @@ def test_resolved_recipe_is_written(corpus_run):
 def test_zh_recipe_keeps_the_chinese_pages(sample_warc, tmp_path):
     output = tmp_path / "zh"
     assert main(["corpus", "--input", str(sample_warc), "--output", str(output), "--recipe", "zh",
-                 "--shards", "1", "--direct_running_mode", "in_memory"]) == 0
+                 "--direct_running_mode", "in_memory"]) == 0
     table = ds.dataset(output / "documents", format="parquet", partitioning="hive").to_table().to_pylist()
     texts = {row["url"]: row["text"] for row in table}
     assert len(texts) == 3 and all(row["lang"] == "zh" for row in table)
@@ -121,7 +121,7 @@ def test_zh_recipe_keeps_the_chinese_pages(sample_warc, tmp_path):
 
 def test_rerun_writes_identical_shards(sample_warc, tmp_path):
     for name in ("first", "second"):
-        assert main(["corpus", "--input", str(sample_warc), "--output", str(tmp_path / name), "--shards", "2",
+        assert main(["corpus", "--input", str(sample_warc), "--output", str(tmp_path / name),
                      "--direct_running_mode", "in_memory"]) == 0
     files = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*.parquet"))
     assert files
@@ -133,7 +133,8 @@ def test_rerun_writes_identical_shards(sample_warc, tmp_path):
     "argv, message",
     [(["--input", "/nonexistent/*.warc.gz"], "matches no file"),
      (["--recipe", "nope"], "no preset recipe"),
-     (["--shards", "0"], "--shards must be at least 1")],
+     (["--output", __file__], "is a file; give a folder path"),
+     (["--output", f"{__file__}/sub"], "cannot write in")],
 )
 def test_user_mistakes_are_one_clear_message(argv, message, sample_warc, tmp_path, capsys):
     base = {"--input": str(sample_warc), "--output": str(tmp_path / "o")}
@@ -160,7 +161,7 @@ def test_url_filter_in_the_pipeline_names_what_matched(shared_data, sample_warc,
         {"extract_text": {}}]}))
     output = tmp_path / "out"
     assert main(["corpus", "--input", str(sample_warc), "--output", str(output), "--recipe", str(recipe),
-                 "--shards", "1", "--direct_running_mode", "in_memory"]) == 0
+                 "--direct_running_mode", "in_memory"]) == 0
     rejected = ds.dataset(output / "rejected" / "stage=url_filter", format="parquet").to_table().to_pylist()
     assert sorted((r["url"].split("/")[2], r["reason"], r["detail"]) for r in rejected) == [
         ("kitchen-lab.example.com", "blocklist", "blocklist:kitchen-lab.example.com"),
@@ -179,6 +180,6 @@ def test_ccnet_preset_end_to_end(shared_data, tmp_path, monkeypatch):
     assert main(["train-kenlm", "--lang", "en", "--order", "3", "--output", "models/kenlm/en.arpa",
                  "--input", str(shared_data / "text" / "en_pud_news_wiki.txt")]) == 0
     assert main(["corpus", "--input", str(shared_data / "warc" / "dolma_sample-0001.warc.gz"), "--output", "out",
-                 "--recipe", "ccnet", "--shards", "1", "--direct_running_mode", "in_memory"]) == 0
+                 "--recipe", "ccnet", "--direct_running_mode", "in_memory"]) == 0
     table = ds.dataset(tmp_path / "out" / "documents", format="parquet", partitioning="hive").to_table().to_pylist()
     assert table and all(dict(row["scores"])["ccnet.perplexity"] > 1 for row in table)

@@ -184,7 +184,7 @@ def test_validation_split_does_not_depend_on_shard_size(run, corpus, awkward, to
 
 def test_output_holding_a_manifest_is_refused(run, corpus, awkward, tokenizer_dir):
     output, _ = run
-    with pytest.raises(UsageError, match="manifest.json exists"):
+    with pytest.raises(UsageError, match="holds a complete output already; add --overwrite"):
         tokenize(output, corpus, awkward, tokenizer_dir)
 
 
