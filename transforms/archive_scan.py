@@ -1,0 +1,197 @@
+"""Where the records of an archive are: its format and layout, and the next record boundary after a fault.
+
+Three layouts occur in the wild: one gzip member per record (the WARC standard's recommendation, Common Crawl),
+an uncompressed file, and one gzip stream around the whole file (ClueWeb09-era and `gzip file.warc`). Formats:
+WARC/0.17 (Heritrix 1.x), WARC/0.18 (ClueWeb09), WARC/1.0, WARC/1.1 and ARC v1 (Internet Archive, Alexa).
+A boundary is a gzip member start, a WARC version line, or an ARC header line, scanned for in constant memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+
+WARC_VERSIONS = ("WARC/1.1", "WARC/1.0", "WARC/0.18", "WARC/0.17")
+GZIP_MAGIC = b"\x1f\x8b\x08"
+_WARC_START = re.compile(rb"(WARC/(?:1\.[01]|0\.1[78])\r?\n)")  # distinctive enough even mid-line (after garbage)
+# ARC v1 record header: URL, IP address, 14-digit date, MIME type, length.
+_ARC_START = re.compile(rb"\n([a-zA-Z][\w+.-]*:\S* [0-9a-fA-F.:-]+ \d{14} \S+ \d+\r?\n)")
+_SCAN_CHUNK = 1 << 20
+_SCAN_OVERLAP = 8192  # longer than any header line we hope to find across a chunk border
+_SNIFF_OUTPUT = 1 << 20
+
+
+@dataclass(frozen=True)
+class Layout:
+    archive_format: str  # "warc" or "arc"
+    compression: str  # "members" (gzip per record), "stream" (one gzip stream) or "none"
+
+
+def sniff_layout(stream: BinaryIO) -> Layout | None:
+    """The archive's layout from its first records, or None when it is not an archive.
+
+    Looks past a damaged first gzip member, so one bad byte at the start does not cost the whole file.
+    """
+    stream.seek(0)
+    head = stream.read(_SCAN_CHUNK)
+    starts = [0]
+    while len(starts) < 8 and (found := head.find(GZIP_MAGIC, starts[-1] + 1)) >= 0:
+        starts.append(found)
+    for start in starts:
+        if head.startswith(GZIP_MAGIC, start):
+            try:
+                member = zlib.decompressobj(31).decompress(head[start:], _SNIFF_OUTPUT)
+            except zlib.error:
+                continue
+            archive_format = _format_of(member)
+            if archive_format:
+                return Layout(archive_format, "stream" if _holds_several_records(member) else "members")
+        elif start == 0 and (archive_format := _format_of(head)):
+            return Layout(archive_format, "none")
+    return None
+
+
+def open_layout(stream: BinaryIO, layout: Layout) -> BinaryIO:
+    """The stream to read records from: a whole-file gzip stream is read through its decompression."""
+    stream.seek(0)
+    return gzip.GzipFile(fileobj=stream, mode="rb") if layout.compression == "stream" else stream
+
+
+def _format_of(data: bytes) -> str | None:
+    first_line = data[:64].split(b"\n", 1)[0].rstrip(b"\r")
+    if first_line.decode("latin-1") in WARC_VERSIONS:
+        return "warc"
+    if data.startswith(b"filedesc://"):
+        return "arc"
+    return None
+
+
+class QuietArchiveIterator(ArchiveIterator):
+    INC_RECORD = ""  # warcio prints the whole line after a wrong length to stderr (megabytes on hostile input)
+
+
+def _holds_several_records(member: bytes) -> bool:
+    """Whether the first gzip member holds a second record: then the whole file is one gzip stream."""
+    iterator = QuietArchiveIterator(io.BytesIO(member), no_record_parse=True, arc2warc=True)
+    seen = 0
+    try:
+        for _ in iterator:
+            seen += 1
+            if seen == 2:
+                return True
+    except Exception:  # noqa: BLE001 - the member is cut at _SNIFF_OUTPUT; a partial second record still counts
+        pass
+    return False
+
+
+def next_record_start(stream: BinaryIO, position: int, layout: Layout) -> int | None:
+    """The offset of the next plausible record start at or after `position`, or None at the end of the file."""
+    if layout.compression == "members":
+        return _scan(stream, position, lambda window: window.find(GZIP_MAGIC), len(GZIP_MAGIC))
+    pattern = _WARC_START if layout.archive_format == "warc" else _ARC_START
+
+    def find(window: bytes) -> int:
+        match = pattern.search(window)
+        return match.start(1) if match else -1
+
+    return _scan(stream, position, find, _SCAN_OVERLAP)
+
+
+def _scan(stream: BinaryIO, position: int, find, overlap: int) -> int | None:
+    stream.seek(position)
+    carry = b""
+    base = position  # file offset of the window's first byte
+    while chunk := stream.read(_SCAN_CHUNK):
+        window = carry + chunk
+        found = find(window)
+        if found >= 0:
+            return base + found
+        carry = window[-overlap:]
+        base += len(window) - len(carry)
+    return None
+
+
+@dataclass(frozen=True)
+class Extent:
+    """The bytes of one record found by its boundaries rather than its declared length."""
+
+    data: bytes | None  # the record, uncompressed; None when it is larger than the cap
+    end: int | None  # where the next record starts; None at the end of the file
+    complete: bool  # False when the file ends inside the record's gzip member (a real truncation)
+
+
+def delimited_record(stream: BinaryIO, offset: int, layout: Layout, cap: int) -> Extent:
+    """The record at `offset` up to its gzip member's end, or up to the next record header."""
+    if layout.compression == "members":
+        return _gzip_member(stream, offset, cap)
+    end = next_record_start(stream, offset + 1, layout)
+    stream.seek(offset)
+    data = stream.read(cap + 1) if end is None else stream.read(min(end - offset, cap + 1))
+    return Extent(None if len(data) > cap else data, end, True)
+
+
+def _gzip_member(stream: BinaryIO, offset: int, cap: int) -> Extent:
+    """Inflates the member to find its end even past the cap (without keeping that output)."""
+    stream.seek(offset)
+    decompressor = zlib.decompressobj(31)
+    out: bytearray | None = bytearray()
+    consumed = 0
+    try:
+        while not decompressor.eof and (chunk := stream.read(1 << 16)):
+            consumed += len(chunk)
+            while chunk and not decompressor.eof:
+                piece = decompressor.decompress(chunk, 1 << 20)
+                chunk = decompressor.unconsumed_tail
+                if out is not None:
+                    out += piece
+                    out = out if len(out) <= cap else None
+    except zlib.error:
+        return Extent(None, offset + 1, False)
+    if not decompressor.eof:
+        return Extent(None, None, False)
+    return Extent(None if out is None else bytes(out), offset + consumed - len(decompressor.unused_data), True)
+
+
+_CONTENT_LENGTH = re.compile(rb"^(content-length:[ \t]*)\d+", re.IGNORECASE | re.MULTILINE)
+
+
+def with_true_length(record: bytes, archive_format: str) -> bytes | None:
+    """The record with its declared length replaced by the length its boundaries give; None if it has no header.
+
+    The record's trailing newlines (the separator before the next record) are not counted.
+    """
+    separator = b"\n" if archive_format == "arc" else (b"\r\n\r\n" if b"\r\n\r\n" in record[:65536] else b"\n\n")
+    head_end = record.find(separator)
+    if head_end < 0:
+        return None
+    head, body = record[: head_end + len(separator)], record[head_end + len(separator) :].rstrip(b"\r\n")
+    if archive_format == "arc":
+        fields = head.rstrip(b"\r\n").rsplit(b" ", 1)
+        if len(fields) != 2 or not fields[1].isdigit():
+            return None
+        head = b"%s %d\n" % (fields[0], len(body))
+    else:
+        head, found = _CONTENT_LENGTH.subn(rb"\g<1>%d" % len(body), head, count=1)
+        if not found:
+            return None
+    return head + body + (b"\n" if archive_format == "arc" else b"\r\n\r\n")
+
+
+def declared_end(stream: BinaryIO, offset: int, length: int, archive_format: str) -> int | None:
+    """Where the record at `offset` ends if its declared length is right (uncompressed layouts), else None."""
+    stream.seek(offset)
+    head = stream.read(65536)
+    separator = b"\n" if archive_format == "arc" else b"\r\n\r\n"
+    head_end = head.find(separator)
+    if head_end < 0:
+        return None
+    end = offset + head_end + len(separator) + length
+    stream.seek(end)
+    trailer = b"\n" if archive_format == "arc" else b"\r\n\r\n"
+    return end + len(trailer) if stream.read(len(trailer)) == trailer else None
