@@ -7,7 +7,8 @@ mojibake even when the label is the narrower, historical one.
 A label is trusted unless the bytes contradict it: a correctly labelled page with a few bad bytes keeps its
 text, with only those bytes replaced by U+FFFD in place. Evidence that a label lies: the page is valid UTF-8
 with non-ASCII text (legacy-encoded text is practically never valid UTF-8 by chance), or, under the label,
-invalid sequences outnumber the well-formed non-ASCII characters (UTF-8) or exceed 2% of them (other codecs).
+invalid sequences outnumber the well-formed non-ASCII characters (UTF-8) or exceed 2% of them (other codecs);
+the same test accepts an unlabelled page as UTF-8 with a few bad bytes.
 Only then is charset-normalizer asked, and its answer is taken when it decodes with fewer invalid sequences.
 """
 
@@ -136,7 +137,7 @@ def _decode(payload: bytes, content_type: str | None) -> tuple[str, str]:
     if utf8.invalid == 0 and (utf8.well_formed or not labels):
         return utf8.text, "utf-8"  # valid UTF-8 with non-ASCII text is UTF-8, whatever the label says
     readings = [utf8 if label == "utf-8" else _Reading.of(payload, label) for label in labels]
-    for reading in readings:
+    for reading in [*readings, utf8]:  # UTF-8 with a few bad bytes needs no label either
         if reading.plausible:
             return reading.text, reading.codec
     best = from_bytes(payload[:65536]).best()
