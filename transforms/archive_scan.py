@@ -100,7 +100,8 @@ def next_record_start(stream: BinaryIO, position: int, layout: Layout) -> int | 
         match = pattern.search(window)
         return match.start(1) if match else -1
 
-    return _scan(stream, position, find, _SCAN_OVERLAP)
+    # An ARC header is found by the newline before it: start one byte early so one at `position` is found.
+    return _scan(stream, max(position - 1, 0) if layout.archive_format == "arc" else position, find, _SCAN_OVERLAP)
 
 
 def _scan(stream: BinaryIO, position: int, find, overlap: int) -> int | None:
@@ -156,6 +157,23 @@ def _gzip_member(stream: BinaryIO, offset: int, cap: int) -> Extent:
     if not decompressor.eof:
         return Extent(None, None, False)
     return Extent(None if out is None else bytes(out), offset + consumed - len(decompressor.unused_data), True)
+
+
+def ends_inside_header(stream: BinaryIO, offset: int, layout: Layout) -> bool:
+    """Whether the file ends inside the header of the record at `offset` (a truncation, not damage).
+
+    Leaves the stream where it was: a reader in the middle of the file may call it.
+    """
+    here = stream.tell()
+    if layout.compression == "members":
+        extent = _gzip_member(stream, offset, 1 << 16)
+        cut = not extent.complete and extent.end is None  # inflated without error up to the end of the file
+    else:
+        stream.seek(offset)
+        head = stream.read(1 << 16)
+        cut = len(head) < 1 << 16 and (b"\n" if layout.archive_format == "arc" else b"\r\n\r\n") not in head
+    stream.seek(here)
+    return cut
 
 
 _CONTENT_LENGTH = re.compile(rb"^(content-length:[ \t]*)\d+", re.IGNORECASE | re.MULTILINE)

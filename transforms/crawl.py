@@ -38,6 +38,7 @@ from transforms.archive_scan import (
     QuietArchiveIterator,
     declared_end,
     delimited_record,
+    ends_inside_header,
     next_record_start,
     open_layout,
     sniff_layout,
@@ -99,22 +100,28 @@ def _unique_ids(items, seen: set[str]):
         yield item
 
 
-def _iterator(stream: BinaryIO) -> QuietArchiveIterator:
+def _iterator(stream: BinaryIO, layout: Layout) -> QuietArchiveIterator:
     iterator = QuietArchiveIterator(stream, arc2warc=True)
     # warcio accepts these versions today; naming them here keeps the reader's promise if its default changes.
     iterator.loader.warc_parser = StatusAndHeadersParser(list(WARC_VERSIONS))
+    # One format per file: otherwise warcio takes any garbage line with four spaces in a WARC for an ARC header.
+    iterator.known_format = layout.archive_format
     return iterator
 
 
 def _read_from(stream, position: int, context: _FileContext, options: ReadOptions):
     """Read records from `position` until the end or a fault; returns where to look for the next record."""
     stream.seek(position)
-    iterator = _iterator(stream)
+    iterator = _iterator(stream, context.layout)
     resume_at = None
     try:
         for record in iterator:
             offset = iterator.offset
             item = _classify(record, offset, context, options)
+            if _is_fault(item) and item.reason == "errors.malformed_record" and ends_inside_header(
+                stream, offset, context.layout
+            ):
+                item = dataclasses.replace(item, reason="errors.truncated")  # a header the end of the file cut
             length_errors = iterator.err_count
             declared = record.length
             end = iterator.get_record_offset() + iterator.get_record_length()  # reads on to the next header
@@ -126,11 +133,15 @@ def _read_from(stream, position: int, context: _FileContext, options: ReadOption
     except Exception as exc:  # noqa: BLE001 - the archive parser raises many types on hostile bytes
         offset = max(iterator.offset, position)
         logger.warning("%s: %s at byte %d: %.200s", context.source, type(exc).__name__, offset, exc)
-        yield _fault(context.source, offset, _fault_kind(exc))
+        cut_short = ends_inside_header(stream, offset, context.layout)
+        yield _fault(context.source, offset, "truncated" if cut_short else _fault_kind(exc))
         return offset + 1
     if resume_at is None:
-        yield _fault(context.source, position, "malformed_record" if context.layout.compression == "none" else
-                     "corrupt_gzip")
+        if ends_inside_header(stream, position, context.layout):
+            kind = "truncated"
+        else:
+            kind = "malformed_record" if context.layout.compression == "none" else "corrupt_gzip"
+        yield _fault(context.source, position, kind)
         return position + 1
     # warcio reports a gzip member it cannot inflate as the end of the input: look past it.
     stream.seek(resume_at)
@@ -166,7 +177,8 @@ def _reread(stream, item: Page | Rejected, declared: int | None, context: _FileC
 def _records_at(data: bytes, offset: int, context: _FileContext, options: ReadOptions) -> list[Page | Rejected]:
     """The classified records of `data`, an uncompressed record read whole from `offset`."""
     try:
-        return [_classify(record, offset, context, options) for record in _iterator(io.BytesIO(data))][:1]
+        records = _iterator(io.BytesIO(data), context.layout)
+        return [_classify(record, offset, context, options) for record in records][:1]
     except Exception:  # noqa: BLE001 - as in _read_from
         return []
 
