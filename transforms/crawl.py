@@ -164,7 +164,10 @@ def _reread(stream, item: Page | Rejected, declared: int | None, context: _FileC
     if not extent.complete or (overran and extent.end is None):  # the file ends inside the record
         yield item if overran else _fault(context.source, offset, "truncated")
         return extent.end
-    repaired = with_true_length(extent.data, layout.archive_format) if extent.data is not None else None
+    if extent.data is None:  # longer than the payload cap up to its real boundary
+        yield Rejected(id=item.id, url=item.url, stage=STAGE, reason="oversized", source=context.source, offset=offset)
+        return extent.end
+    repaired = with_true_length(extent.data, layout.archive_format)
     items = _records_at(repaired, offset, context, options) if repaired else []
     if len(items) != 1:
         yield _fault(context.source, offset, "content_length")
