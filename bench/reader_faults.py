@@ -4,7 +4,8 @@ Every case builds an archive with warcio (tests/transforms/reader_archives.py), 
 and reads it with `read_crawl_file` in a fresh child process. A good record is one the damage did not touch;
 it counts as recovered when a Page with its URL comes back holding its text, with U+FFFD only for bad bytes.
 Peak RSS is the child's VmHWM (its ru_maxrss would inherit the parent's), next to a child reading a clean
-archive of the same pages. Reasons are the `read.dropped.<reason>` counts of the run (warcinfo and request records left out).
+archive of the same pages. Reasons are the `read.dropped.<reason>` counts of the run (warcinfo and request
+records left out).
 
     python bench/reader_faults.py
 """
