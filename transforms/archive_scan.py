@@ -199,17 +199,3 @@ def with_true_length(record: bytes, archive_format: str) -> bytes | None:
         if not found:
             return None
     return head + body + (b"\n" if archive_format == "arc" else b"\r\n\r\n")
-
-
-def declared_end(stream: BinaryIO, offset: int, length: int, archive_format: str) -> int | None:
-    """Where the record at `offset` ends if its declared length is right (uncompressed layouts), else None."""
-    stream.seek(offset)
-    head = stream.read(65536)
-    separator = b"\n" if archive_format == "arc" else b"\r\n\r\n"
-    head_end = head.find(separator)
-    if head_end < 0:
-        return None
-    end = offset + head_end + len(separator) + length
-    stream.seek(end)
-    trailer = b"\n" if archive_format == "arc" else b"\r\n\r\n"
-    return end + len(trailer) if stream.read(len(trailer)) == trailer else None

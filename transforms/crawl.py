@@ -36,7 +36,6 @@ from transforms.archive_scan import (
     WARC_VERSIONS,
     Layout,
     QuietArchiveIterator,
-    declared_end,
     delimited_record,
     ends_inside_header,
     next_record_start,
@@ -123,11 +122,10 @@ def _read_from(stream, position: int, context: _FileContext, options: ReadOption
             ):
                 item = dataclasses.replace(item, reason="errors.truncated")  # a header the end of the file cut
             length_errors = iterator.err_count
-            declared = record.length
             end = iterator.get_record_offset() + iterator.get_record_length()  # reads on to the next header
             if iterator.err_count > length_errors or (isinstance(item, Rejected) and item.reason == "errors.truncated"):
-                # Nothing where the declared length said: a wrong length, trailing garbage, or a real truncation.
-                return (yield from _reread(stream, item, declared, context, options))
+                # No record boundary where the declared length said: a wrong length, or a real truncation.
+                return (yield from _reread(stream, item, context, options))
             yield item
             resume_at = offset + 1 if _is_fault(item) else end
     except Exception as exc:  # noqa: BLE001 - the archive parser raises many types on hostile bytes
@@ -148,17 +146,9 @@ def _read_from(stream, position: int, context: _FileContext, options: ReadOption
     return resume_at if stream.read(1) else None
 
 
-def _reread(stream, item: Page | Rejected, declared: int | None, context: _FileContext, options: ReadOptions):
+def _reread(stream, item: Page | Rejected, context: _FileContext, options: ReadOptions):
     """Re-read the record of `item` by its boundaries; yields it and returns where the next one starts."""
     layout, offset = context.layout, item.offset
-    whole_until = None
-    if layout.compression != "members" and declared is not None and not _is_fault(item):
-        whole_until = declared_end(stream, offset, declared, layout.archive_format)
-    if whole_until is not None:
-        # The record was whole where its length said: what follows it is no record. Keep it, skip that.
-        yield item
-        yield _fault(context.source, whole_until, "garbage")
-        return whole_until
     extent = delimited_record(stream, offset, layout, options.max_payload_bytes + _HEADER_ROOM)
     overran = isinstance(item, Rejected) and item.reason == "errors.truncated"
     if not extent.complete or (overran and extent.end is None):  # the file ends inside the record
