@@ -54,6 +54,11 @@ def sniff_layout(stream: BinaryIO) -> Layout | None:
                 return Layout(archive_format, "stream" if _holds_several_records(member) else "members")
         elif start == 0 and (archive_format := _format_of(head)):
             return Layout(archive_format, "none")
+    # A plain file whose first record is damaged: a later record header still tells what it is.
+    if not head.startswith(GZIP_MAGIC):
+        for archive_format, pattern in (("warc", _WARC_START), ("arc", _ARC_START)):
+            if pattern.search(head):
+                return Layout(archive_format, "none")
     return None
 
 

@@ -79,7 +79,7 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\x0b\x0c\r\x1b")
 _CONTROL_SHARE = 0.03  # random or compressed bytes hold ~10%; a page with a stray NUL in its title, ~0%
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-_STRIP_CONTROLS = dict.fromkeys(c for c in range(32) if c not in b"\t\n\r")  # what XML-based parsers refuse
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what XML-based HTML parsers refuse
 _LEGACY_ERROR_SHARE = 0.02
 
 
@@ -124,7 +124,7 @@ def decode_html(payload: bytes, content_type: str | None) -> tuple[str, str]:
     C0 control characters (NUL included) are removed from the text: HTML parsers ignore or reject them.
     """
     text, codec = _decode(payload, content_type)
-    return text.translate(_STRIP_CONTROLS), codec
+    return _CONTROL_CHARACTERS.sub("", text), codec
 
 
 def _decode(payload: bytes, content_type: str | None) -> tuple[str, str]:

@@ -10,6 +10,8 @@ from collections import Counter
 import brotli
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.transforms.reader_archives import (
     CHINESE,
@@ -177,3 +179,23 @@ def test_repeated_record_id_gives_unique_stable_ids():
     assert len(ids) == 5 and len(set(ids)) == 5
     assert ids[0].startswith("urn:uuid:") and "#" not in ids[0] and ids[2] == f"{ids[0]}#{first[3].offset}"
     assert ids == [p.id for p in second if isinstance(p, Page)]
+
+
+_PLAIN_0_17 = warc("0.17", pages(), "none")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=0), min_size=1, max_size=4))
+def test_flipped_bytes_in_a_plain_old_warc_lose_only_the_damaged_records(positions):
+    data = bytearray(_PLAIN_0_17)
+    flipped = sorted(p % len(data) for p in positions)
+    for position in flipped:
+        data[position] ^= 0xFF
+    items = read_all(bytes(data))  # must not raise
+    starts = record_starts(_PLAIN_0_17, "none") + [len(_PLAIN_0_17)]
+    got = kept(items)
+    for number, doc in enumerate(pages()):
+        response = 2 + 2 * number  # warcinfo, then a request and a response per page
+        touched = any(starts[response - 1] <= f < starts[response + 1] for f in flipped)
+        if not touched:
+            assert EXPECTED[doc.url] in got.get(doc.url, ""), doc.url
