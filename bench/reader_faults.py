@@ -102,6 +102,7 @@ def cases():
     yield "WARC/1.1, uncompressed", warc("1.1", pages, "none"), good
     yield "ARC v1, uncompressed", arc(pages), good
     yield "ARC v1, gzip per record", arc(pages, gzipped=True), good
+    yield "ARC v2 (10 header fields), gzip per record", arc(pages, gzipped=True, version=2), good
     broken_arc = arc(pages).replace(b"192.0.2.4 20080301000003 text/html ", b"192.0.2.4 20080301000003 text/html x")
     yield "ARC v1, uncompressed, one broken header", broken_arc, expected(pages, {pages[3].url})
     cut = starts[16] + 100

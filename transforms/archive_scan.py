@@ -2,7 +2,8 @@
 
 Three layouts occur in the wild: one gzip member per record (the WARC standard's recommendation, Common Crawl),
 an uncompressed file, and one gzip stream around the whole file (ClueWeb09-era and `gzip file.warc`). Formats:
-WARC/0.17 (Heritrix 1.x), WARC/0.18 (ClueWeb09), WARC/1.0, WARC/1.1 and ARC v1 (Internet Archive, Alexa).
+WARC/0.17 (Heritrix 1.x), WARC/0.18 (ClueWeb09), WARC/1.0, WARC/1.1 and ARC versions 1 and 2 (Internet Archive,
+Alexa).
 A boundary is a gzip member start, a WARC version line, or an ARC header line, scanned for in constant memory.
 """
 
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ARC2WARCHeadersParser
 
 WARC_VERSIONS = ("WARC/1.1", "WARC/1.0", "WARC/0.18", "WARC/0.17")
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _WARC_START = re.compile(rb"(WARC/(?:1\.[01]|0\.1[78])\r?\n)")  # distinctive enough even mid-line (after garbage)
-# ARC v1 record header: URL, IP address, 14-digit date, MIME type, length.
-_ARC_START = re.compile(rb"\n([a-zA-Z][\w+.-]*:\S* [0-9a-fA-F.:-]+ \d{14} \S+ \d+\r?\n)")
+# ARC record header: URL, IP address, 14-digit date, MIME type, then (version 2 only) result code, checksum,
+# location, offset and file name, then the length.
+_ARC_START = re.compile(rb"\n([a-zA-Z][\w+.-]*:\S* [0-9a-fA-F.:-]+ \d{14} \S+(?: \S+ \S+ \S+ \d+ \S+)? \d+\r?\n)")
+_ARC_V2_FIELDS = 10
 _SCAN_CHUNK = 1 << 20
 _SCAN_OVERLAP = 8192  # longer than any header line we hope to find across a chunk border
 _SNIFF_OUTPUT = 1 << 20
@@ -78,7 +82,24 @@ def _format_of(data: bytes) -> str | None:
 
 
 class QuietArchiveIterator(ArchiveIterator):
-    INC_RECORD = ""  # warcio prints the whole line after a wrong length to stderr (megabytes on hostile input)
+    """warcio's iterator, without its stderr dump of the line after a wrong length (megabytes on hostile input),
+    and reading ARC version 2 headers (warcio reads only version 1's five fields)."""
+
+    INC_RECORD = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loader.arc_parser = _ArcV1OrV2Parser()
+
+
+class _ArcV1OrV2Parser(ARC2WARCHeadersParser):
+    def parse(self, stream, headerline=None):
+        headerline = stream.readline() if headerline is None else headerline
+        fields = headerline.split()
+        if len(fields) == _ARC_V2_FIELDS:  # keep URL, IP, date, MIME type and length: the version 1 fields
+            headerline = (b" " if isinstance(headerline, bytes) else " ").join(fields[:4] + fields[9:]) + (
+                b"\n" if isinstance(headerline, bytes) else "\n")
+        return super().parse(stream, headerline)
 
 
 def _holds_several_records(member: bytes) -> bool:

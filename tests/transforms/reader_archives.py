@@ -83,15 +83,22 @@ def warc(version: str, docs: list[Doc], compression: str = "members", extra_reco
     return gzip.compress(data) if compression == "stream" else data
 
 
-def arc(docs: list[Doc], gzipped: bool = False) -> bytes:
-    """An ARC v1 file (Internet Archive / Alexa): the filedesc record, then one record per page."""
-    version_block = b"1 0 Alexa Internet\nURL IP-address Archive-date Content-type Archive-length\n"
-    records = [b"filedesc://crawl.arc 0.0.0.0 20080301000000 text/plain %d\n%s\n" % (len(version_block),
-                                                                                     version_block)]
+def arc(docs: list[Doc], gzipped: bool = False, version: int = 1) -> bytes:
+    """An ARC file (Internet Archive / Alexa), version 1 (5 header fields) or 2 (10): the filedesc record, then
+    one record per page."""
+    if version == 1:
+        version_block = b"1 0 Alexa Internet\nURL IP-address Archive-date Content-type Archive-length\n"
+        v2_fields = b""
+    else:
+        version_block = (b"2 0 Alexa Internet\nURL IP-address Archive-date Content-type Result-code Checksum "
+                         b"Location Offset Filename Archive-length\n")
+        v2_fields = b" 200 3E4ACB8AD6E9A8D4A3B8DAF2E7C1F0A2 - 0 crawl.arc"
+    records = [b"filedesc://crawl.arc 0.0.0.0 20080301000000 text/plain%s %d\n%s\n" % (
+        v2_fields, len(version_block), version_block)]
     for number, doc in enumerate(docs):
         body = b"HTTP/1.0 200 OK\r\nContent-Type: %s\r\n\r\n%s" % (doc.content_type.encode(), doc.html)
-        records.append(b"%s 192.0.2.%d 20080301%06d %s %d\n%s\n" % (
-            doc.url.encode(), number + 1, number, doc.content_type.split(";")[0].encode(), len(body), body))
+        records.append(b"%s 192.0.2.%d 20080301%06d %s%s %d\n%s\n" % (
+            doc.url.encode(), number + 1, number, doc.content_type.split(";")[0].encode(), v2_fields, len(body), body))
     return b"".join(gzip.compress(r) for r in records) if gzipped else b"".join(records)
 
 

@@ -71,13 +71,14 @@ def test_japanese_charsets_of_a_clueweb_era_file():
     assert items["http://www.example.co.jp/3.html"] == "cp932"  # meta charset only
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("gzipped", [False, True])
-def test_arc_plain_and_gzipped(gzipped):
-    items = read_all(arc(pages(), gzipped), "crawl.arc")
+def test_arc_plain_and_gzipped(gzipped, version):
+    items = read_all(arc(pages(), gzipped, version), "crawl.arc")
     assert_every_page_intact(items)
     ids = [p.id for p in items if isinstance(p, Page)]
     assert all(i.startswith("urn:sha1:") for i in ids) and len(set(ids)) == len(ids)
-    assert ids == [p.id for p in read_all(arc(pages(), gzipped), "crawl.arc") if isinstance(p, Page)]  # stable
+    assert ids == [p.id for p in read_all(arc(pages(), gzipped, version), "crawl.arc") if isinstance(p, Page)]
 
 
 @pytest.mark.parametrize("layout", ["members", "none"])
@@ -98,8 +99,9 @@ def test_flipped_byte_in_a_plain_file_costs_only_that_record(version):
     assert_every_page_intact(items, [u for u in EXPECTED if u != pages()[1].url])
 
 
-def test_plain_arc_recovers_after_a_fault():
-    data = arc(pages())
+@pytest.mark.parametrize("version", [1, 2])
+def test_plain_arc_recovers_after_a_fault(version):
+    data = arc(pages(), version=version)
     header_end = data.index(b"\n", data.index(pages()[1].url.encode()))
     length_at = data.rindex(b" ", 0, header_end) + 1
     broken = data[:length_at] + b"x" + data[length_at:]  # the second page's length field is no number
