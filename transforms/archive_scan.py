@@ -210,8 +210,11 @@ def with_true_length(record: bytes, archive_format: str) -> bytes | None:
 
     The record's trailing newlines (the separator before the next record) are not counted.
     """
-    separator = b"\n" if archive_format == "arc" else (b"\r\n\r\n" if b"\r\n\r\n" in record[:65536] else b"\n\n")
-    head_end = record.find(separator)
+    if archive_format == "arc":
+        separator, head_end = b"\n", record.find(b"\n")
+    else:  # whichever blank line comes first: some writers end WARC header lines with LF only
+        separator, head_end = min(((sep, at) for sep in (b"\r\n\r\n", b"\n\n") if (at := record.find(sep)) >= 0),
+                                  key=lambda found: found[1], default=(b"", -1))
     if head_end < 0:
         return None
     head, body = record[: head_end + len(separator)], record[head_end + len(separator) :].rstrip(b"\r\n")

@@ -12,6 +12,8 @@ import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from tests.transforms.reader_archives import (
     CHINESE,
@@ -201,3 +203,24 @@ def test_flipped_bytes_in_a_plain_old_warc_lose_only_the_damaged_records(positio
         touched = any(starts[response - 1] <= f < starts[response + 1] for f in flipped)
         if not touched:
             assert EXPECTED[doc.url] in got.get(doc.url, ""), doc.url
+
+
+def test_chunked_transfer_coding_under_gzip_is_undone():
+    doc = pages()[4]
+    compressed = gzip.compress(doc.html)
+    parts = (compressed[:50], compressed[50:])
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    http = StatusAndHeaders("200 OK", [("Content-Type", doc.content_type), ("Content-Encoding", "gzip"),
+                                       ("Transfer-Encoding", "chunked")], protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record(doc.url, "response", payload=io.BytesIO(chunked), http_headers=http))
+    assert_every_page_intact(read_all(out.getvalue()), [doc.url])
+
+
+def test_wrong_length_in_a_warc_with_lf_only_header_lines():
+    data = with_content_length(warc("1.0", pages(), "none", extra_records=False), 2, 30)
+    start = record_starts(data, "none")[2]
+    end = data.index(b"\r\n\r\n", start)
+    lf_only = data[:start] + data[start:end].replace(b"\r\n", b"\n") + b"\n\n" + data[end + 4:]
+    assert_every_page_intact(read_all(lf_only))
