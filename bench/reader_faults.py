@@ -44,7 +44,7 @@ import io, json, re, sys
 from collections import Counter
 from transforms.crawl import read_crawl_file
 from transforms.records import Page
-expected = json.loads(sys.argv[2])
+expected = json.load(open(sys.argv[2]))
 with open(sys.argv[1], "rb") as stream:
     items = list(read_crawl_file(stream, sys.argv[1]))
 pages = {}
@@ -121,6 +121,9 @@ def cases():
     wet = {f"http://www.example.org/{n}": t[-30:] for n, t in enumerate(texts)}
     yield "cc_net WET, lengths in characters (plain)", wet_characters(texts), wet
     yield "cc_net WET, lengths in characters (gzip)", wet_characters(texts, gzipped=True), wet
+    many = [f"{FRENCH} {number}" for number in range(3000)]
+    yield "cc_net WET, 3,000 records, whole-file gzip", gzip.compress(wet_characters(many)), {
+        f"http://www.example.org/{n}": t[-30:] for n, t in enumerate(many)}
     yield "Content-Encoding br / zstd / gzip / raw deflate", warc("1.0", [
         encoded(d, ("br", "zstd", "gzip", "deflate")[n % 4]) for n, d in enumerate(pages)]), good
     yield "gzip bomb (50 MB of spaces in 49 KB) among good pages", warc("1.0", pages[:5] + [
@@ -153,7 +156,9 @@ def run(name: str, data: bytes, good: dict[str, str], workdir: Path) -> dict:
     path = workdir / "archive"
     path.write_bytes(data)
     markers = {url: value if isinstance(value, tuple) else (value, 0) for url, value in good.items()}
-    result = subprocess.run([sys.executable, "-c", CHILD, str(path), json.dumps(markers)], capture_output=True,
+    markers_path = workdir / "expected.json"
+    markers_path.write_text(json.dumps(markers))
+    result = subprocess.run([sys.executable, "-c", CHILD, str(path), str(markers_path)], capture_output=True,
                             text=True, check=True, cwd=REPO)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

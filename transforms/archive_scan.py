@@ -66,10 +66,52 @@ def sniff_layout(stream: BinaryIO) -> Layout | None:
     return None
 
 
-def open_layout(stream: BinaryIO, layout: Layout) -> BinaryIO:
-    """The stream to read records from: a whole-file gzip stream is read through its decompression."""
+def open_layout(stream: BinaryIO, layout: Layout, window: int) -> BinaryIO:
+    """The stream to read records from: a whole-file gzip stream is read through its decompression, keeping the
+    last `window` bytes so that re-reading the current record does not decompress the file again from its start."""
     stream.seek(0)
-    return gzip.GzipFile(fileobj=stream, mode="rb") if layout.compression == "stream" else stream
+    if layout.compression != "stream":
+        return stream
+    return RecentWindow(gzip.GzipFile(fileobj=stream, mode="rb"), window)
+
+
+class RecentWindow:
+    """A forward-reading stream (a gzip stream: seeking back means decompressing again from the start) made cheap
+    to seek back into its last `window` bytes. Offsets are those of the underlying stream."""
+
+    def __init__(self, raw: BinaryIO, window: int):
+        self._raw = raw
+        self._window = window
+        self._kept = bytearray()
+        self._kept_from = 0  # offset of _kept[0]; the raw stream stands at the end of _kept
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise io.UnsupportedOperation("RecentWindow seeks from the start only")
+        self._position = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        kept_to = self._kept_from + len(self._kept)
+        if not self._kept_from <= self._position <= kept_to:  # outside the window: let the raw stream seek
+            self._raw.seek(self._position)
+            self._kept, self._kept_from, kept_to = bytearray(), self._position, self._position
+        start = self._position - self._kept_from
+        out = bytes(self._kept[start : start + size] if size >= 0 else self._kept[start:])
+        if size < 0 or len(out) < size:
+            fresh = self._raw.read(-1 if size < 0 else size - len(out))
+            self._kept += fresh
+            out += fresh
+        self._position += len(out)
+        if len(self._kept) > 2 * self._window:
+            drop = len(self._kept) - self._window
+            del self._kept[:drop]
+            self._kept_from += drop
+        return out
 
 
 def _format_of(data: bytes) -> str | None:

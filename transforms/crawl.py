@@ -77,7 +77,7 @@ def read_crawl_file(stream: BinaryIO, source: str, options: ReadOptions = ReadOp
         yield _fault(source, 0, "not_an_archive")
         return
     context = _FileContext(source, _dump_from_path(source), layout)
-    records = open_layout(stream, layout)
+    records = open_layout(stream, layout, window=2 * (options.max_payload_bytes + _HEADER_ROOM))
     seen_ids: set[str] = set()
     position: int | None = 0
     while position is not None:

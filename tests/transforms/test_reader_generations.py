@@ -224,3 +224,9 @@ def test_wrong_length_in_a_warc_with_lf_only_header_lines():
     end = data.index(b"\r\n\r\n", start)
     lf_only = data[:start] + data[start:end].replace(b"\r\n", b"\n") + b"\n\n" + data[end + 4:]
     assert_every_page_intact(read_all(lf_only))
+
+
+def test_lenient_wet_as_one_gzip_stream():
+    texts = [f"{FRENCH} {number}" for number in range(300)]
+    items = read_all(gzip.compress(wet_characters(texts)), "ccnet.wet.gz")
+    assert [p.text for p in items if isinstance(p, Page)] == texts
