@@ -151,8 +151,10 @@ def _reread(stream, item: Page | Rejected, context: _FileContext, options: ReadO
     layout, offset = context.layout, item.offset
     extent = delimited_record(stream, offset, layout, options.max_payload_bytes + _HEADER_ROOM)
     overran = isinstance(item, Rejected) and item.reason == "errors.truncated"
-    if not extent.complete or (overran and extent.end is None):  # the file ends inside the record
-        yield item if overran else _fault(context.source, offset, "truncated")
+    if not extent.complete or (overran and extent.end is None):  # the file ends inside the record, or it is corrupt
+        corrupt = not extent.complete and extent.end is not None
+        yield _fault(context.source, offset, "corrupt_gzip") if corrupt else (
+            item if overran else _fault(context.source, offset, "truncated"))
         return extent.end
     if extent.data is None:  # longer than the payload cap up to its real boundary
         yield Rejected(id=item.id, url=item.url, stage=STAGE, reason="oversized", source=context.source, offset=offset)
