@@ -216,18 +216,6 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
         return reject(kind or "errors.malformed_record")  # request, metadata, resource, revisit, ...
     if len(payload) > options.max_payload_bytes:
         return reject("oversized")
-    if record.http_headers:
-        try:
-            payload = decode_content(payload, record.http_headers.get_header("Content-Encoding"),
-                                     options.max_payload_bytes)
-        except UnsupportedEncoding:
-            return reject("unsupported_encoding")
-        except Oversized:
-            return reject("oversized")
-        except (zlib.error, ZstdError) as exc:
-            logger.warning("%s: undecodable Content-Encoding at byte %d: %s", context.source, offset, exc)
-            return reject("errors.payload")
-
     date = headers.get_header("WARC-Date") or ""
     if kind == "conversion":
         text = payload.decode("utf-8", "replace")
@@ -236,6 +224,15 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
     status = record.http_headers.get_statuscode() if record.http_headers else None
     if status != "200":
         return reject("non_200")
+    try:
+        payload = decode_content(payload, record.http_headers.get_header("Content-Encoding"), options.max_payload_bytes)
+    except UnsupportedEncoding:
+        return reject("unsupported_encoding")
+    except Oversized:
+        return reject("oversized")
+    except (zlib.error, ZstdError) as exc:
+        logger.warning("%s: undecodable Content-Encoding at byte %d: %s", context.source, offset, exc)
+        return reject("errors.payload")
     http_type = record.http_headers.get_header("Content-Type")
     mime = _mime_type(headers.get_header("WARC-Identified-Payload-Type") or http_type, payload)
     if mime not in HTML_TYPES:

@@ -88,10 +88,16 @@ def looks_binary(payload: bytes) -> bool:
     head = payload[:_SNIFF_BYTES]
     if head.startswith(_BINARY_MAGIC) or head[4:8] == b"ftyp":  # ftyp: MP4 / QuickTime / HEIF
         return True
-    if head.startswith(_UTF16_BOMS):
+    if head.startswith(_UTF16_BOMS) or _looks_utf16(head):
         return False
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return controls > _CONTROL_SHARE * len(head)
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 markup without a byte order mark: every other byte is NUL (ASCII-range characters)."""
+    half = len(head) // 2
+    return half >= 8 and max(head[0::2].count(0), head[1::2].count(0)) > 0.9 * half
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,5 @@ def test_binary_payloads_are_recognised_on_evidence():
     assert looks_binary(b"\x89PNG\r\n\x1a\n" + b"A" * 5000) and looks_binary(b"%PDF-1.4\n" + b"A" * 5000)
     utf16 = "\ufeff<html><body>École</body></html>".encode("utf-16-le")
     assert not looks_binary(utf16) and "École" in decode_html(utf16, None)[0]
+    no_bom = "<html><body>Montréal</body></html>".encode("utf-16-le")
+    assert not looks_binary(no_bom) and "Montréal" in decode_html(no_bom, "text/html; charset=utf-16le")[0]
