@@ -21,7 +21,8 @@ from warcio.recordloader import ARC2WARCHeadersParser
 
 WARC_VERSIONS = ("WARC/1.1", "WARC/1.0", "WARC/0.18", "WARC/0.17")
 GZIP_MAGIC = b"\x1f\x8b\x08"
-_WARC_START = re.compile(rb"(WARC/(?:1\.[01]|0\.1[78])\r?\n)")  # distinctive enough even mid-line (after garbage)
+# A version line then a header field name: distinctive enough to be found even mid-line (after garbage).
+_WARC_START = re.compile(rb"(WARC/(?:1\.[01]|0\.1[78])\r?\n[!-9;-~]{1,100}:)")
 # ARC record header: URL, IP address, 14-digit date, MIME type, then (version 2 only) result code, checksum,
 # location, offset and file name, then the length.
 _ARC_START = re.compile(rb"\n([a-zA-Z][\w+.-]*:\S* [0-9a-fA-F.:-]+ \d{14} \S+(?: \S+ \S+ \S+ \d+ \S+)? \d+\r?\n)")

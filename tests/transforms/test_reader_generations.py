@@ -230,3 +230,11 @@ def test_lenient_wet_as_one_gzip_stream():
     texts = [f"{FRENCH} {number}" for number in range(300)]
     items = read_all(gzip.compress(wet_characters(texts)), "ccnet.wet.gz")
     assert [p.text for p in items if isinstance(p, Page)] == texts
+
+
+def test_a_page_quoting_a_version_line_survives_a_wrong_length():
+    body = b"<html><body><pre>Every record starts with\nWARC/1.0\nand a blank line ends its header.</pre></body></html>"
+    docs = [Doc("http://spec.example.org/", body, "text/html"), *pages()[3:5]]
+    data = with_content_length(warc("1.0", docs, "none", extra_records=False), 1, 40)
+    got = kept(read_all(data))
+    assert got["http://spec.example.org/"].endswith(body.decode()) and len(got) == 3
