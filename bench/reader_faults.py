@@ -105,6 +105,11 @@ def cases():
     yield "ARC v2 (10 header fields), gzip per record", arc(pages, gzipped=True, version=2), good
     broken_arc = arc(pages).replace(b"192.0.2.4 20080301000003 text/html ", b"192.0.2.4 20080301000003 text/html x")
     yield "ARC v1, uncompressed, one broken header", broken_arc, expected(pages, {pages[3].url})
+    plain_starts = record_starts(plain, "none")
+    concatenated = b"".join(gzip.compress(plain[a:b]) for a, b in zip(plain_starts[:11], plain_starts[1:12],
+                                                                        strict=True)) + gzip.compress(
+        plain[plain_starts[11]:])
+    yield "per-record gzip, then one member holding 20 records (`cat`)", concatenated, good
     cut = starts[16] + 100
     yield "truncated mid-record (gzip)", members[:cut], expected(pages[:15])
     plain_cut = record_starts(plain, "none")[16] + 100

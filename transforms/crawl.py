@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeadersParser
 from zstandard import ZstdError
 
@@ -77,25 +78,55 @@ def read_crawl_file(stream: BinaryIO, source: str, options: ReadOptions = ReadOp
         yield _fault(source, 0, "not_an_archive")
         return
     context = _FileContext(source, _dump_from_path(source), layout)
-    records = open_layout(stream, layout, window=2 * (options.max_payload_bytes + _HEADER_ROOM))
-    seen_ids: set[str] = set()
+    window = 2 * (options.max_payload_bytes + _HEADER_ROOM)
+    tally = _Tally()
+    try:
+        yield from _read_records(open_layout(stream, layout, window), context, options, tally)
+    except _SeveralRecordsInOneMember:
+        # A gzip member deep in the file holds several records (files concatenated with a whole-file gzip one):
+        # read the file again as one gzip stream, past the records already out. Offsets from there on count
+        # uncompressed bytes.
+        context.layout = Layout(layout.archive_format, "stream")
+        yield from _read_records(open_layout(stream, context.layout, window), context, options, _Tally(tally.seen),
+                                 skip=tally.records)
+
+
+@dataclass
+class _Tally:
+    seen: set[str] = dataclasses.field(default_factory=set)  # document ids given out in this file
+    records: int = 0  # records given out (faults not counted)
+    faults: int = 0
+
+
+class _SeveralRecordsInOneMember(Exception):
+    pass
+
+
+def _read_records(records: BinaryIO, context: _FileContext, options: ReadOptions, tally: _Tally, skip: int = 0):
     position: int | None = 0
     while position is not None:
-        resume_at = yield from _unique_ids(_read_from(records, position, context, options), seen_ids)
-        position = None if resume_at is None else next_record_start(records, resume_at, layout)
+        resume_at = yield from _tallied(_read_from(records, position, context, options, tally), tally, skip)
+        position = None if resume_at is None else next_record_start(records, resume_at, context.layout)
 
 
-def _unique_ids(items, seen: set[str]):
-    """Passes items on, qualifying a document id already used in this file; returns the generator's result."""
+def _tallied(items, tally: _Tally, skip: int):
+    """Passes items on, counting them, leaving out the first `skip` records and qualifying a document id already
+    used in this file; returns the generator's result."""
     while True:
         try:
             item = next(items)
         except StopIteration as done:
             return done.value
+        if _is_fault(item):
+            tally.faults += 1
+        else:
+            tally.records += 1
+            if tally.records <= skip:
+                continue
         if isinstance(item, Page):
-            if item.id in seen:
+            if item.id in tally.seen:
                 item = dataclasses.replace(item, id=f"{item.id}#{item.offset}")
-            seen.add(item.id)
+            tally.seen.add(item.id)
         yield item
 
 
@@ -108,7 +139,7 @@ def _iterator(stream: BinaryIO, layout: Layout) -> QuietArchiveIterator:
     return iterator
 
 
-def _read_from(stream, position: int, context: _FileContext, options: ReadOptions):
+def _read_from(stream, position: int, context: _FileContext, options: ReadOptions, tally: _Tally):
     """Read records from `position` until the end or a fault; returns where to look for the next record."""
     stream.seek(position)
     iterator = _iterator(stream, context.layout)
@@ -129,6 +160,8 @@ def _read_from(stream, position: int, context: _FileContext, options: ReadOption
             yield item
             resume_at = offset + 1 if _is_fault(item) else end
     except Exception as exc:  # noqa: BLE001 - the archive parser raises many types on hostile bytes
+        if _several_records_in_one_member(exc, context) and not tally.faults:
+            raise _SeveralRecordsInOneMember from exc  # (after a fault the file cannot be read as one stream)
         offset = max(iterator.offset, position)
         logger.warning("%s: %s at byte %d: %.200s", context.source, type(exc).__name__, offset, exc)
         cut_short = ends_inside_header(stream, offset, context.layout)
@@ -144,6 +177,11 @@ def _read_from(stream, position: int, context: _FileContext, options: ReadOption
     # warcio reports a gzip member it cannot inflate as the end of the input: look past it.
     stream.seek(resume_at)
     return resume_at if stream.read(1) else None
+
+
+def _several_records_in_one_member(exc: Exception, context: _FileContext) -> bool:
+    return context.layout.compression == "members" and isinstance(exc, ArchiveLoadFailed) and (
+        "non-chunked gzip" in str(exc))
 
 
 def _reread(stream, item: Page | Rejected, context: _FileContext, options: ReadOptions):

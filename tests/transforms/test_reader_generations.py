@@ -241,3 +241,15 @@ def test_a_page_quoting_a_version_line_survives_a_wrong_length():
     data = with_content_length(data, 1, true_length - 80)  # cut before the quoted version line
     got = kept(read_all(data))
     assert got["http://spec.example.org/"].endswith(body.decode()) and len(got) == 3
+
+
+def test_a_gzip_member_holding_several_records_loses_nothing():
+    """`cat per-record.warc.gz whole-file.warc.gz`: a member after the first holds several records."""
+    plain = warc("1.0", pages(), "none", extra_records=False)
+    starts = record_starts(plain, "none") + [len(plain)]
+    members = [plain[starts[0] : starts[2]], plain[starts[2] : starts[5]], plain[starts[5] : starts[7]]]
+    per_record = b"".join(gzip.compress(plain[a:b]) for a, b in zip(starts[:2], starts[1:3], strict=True))
+    items = read_all(per_record + gzip.compress(members[1]) + gzip.compress(members[2]))
+    assert_every_page_intact(items)
+    ids = [p.id for p in items if isinstance(p, Page)]
+    assert len(ids) == len(set(ids)) == len(pages())
