@@ -1,16 +1,26 @@
 """Reading WARC, WET and ARC files into `Page` records, resiliently.
 
-`read_crawl_file` streams one open archive (gzip per record, or plain) in constant memory and yields a
-`Page` for every HTTP 200 HTML response or WET conversion record, and a `Rejected` for everything else:
-the record types that hold no document, non-200 or non-HTML responses, oversized payloads, and faults.
-A fault (a truncated or corrupt gzip member, a malformed header, a wrong Content-Length) never ends the
-file: the good records before it are already out, the fault is reported with its byte offset, and
-reading resumes at the next record boundary found after it.
+`read_crawl_file` streams one open archive in constant memory and yields a `Page` for every HTTP 200 HTML
+response or WET conversion record, and a `Rejected` for everything else: the record types that hold no
+document, non-200 or non-HTML responses, oversized payloads, and faults. Every WARC generation (0.17, 0.18,
+1.0, 1.1) and ARC are read, gzipped per record, as one gzip stream, or plain (see `transforms.archive_scan`).
+
+A fault never ends the file: the good records before it are already out, the fault is reported with its byte
+offset, and reading resumes at the next record boundary found after it (a gzip member, a WARC version line or
+an ARC header line). A record whose declared length is wrong (cc_net-style WET counts characters, not bytes)
+is re-read up to its real boundary, its gzip member's end or the next record header, and kept.
+Offsets are byte offsets in the file, except in a whole-file gzip stream, where they count uncompressed bytes.
+
+Ids: a record keeps its WARC-Record-ID (ARC records, which have none, get a digest of URL and date); an id
+already given to an earlier document of the same file is qualified as `<id>#<offset>`, so ids are unique within
+a file and the same on every rerun. (Reading one file twice is the pipeline's business, not the reader's.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import logging
 import re
 import zlib
@@ -18,18 +28,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeadersParser
+from zstandard import ZstdError
 
+from transforms.archive_scan import (
+    WARC_VERSIONS,
+    Layout,
+    QuietArchiveIterator,
+    delimited_record,
+    ends_inside_header,
+    next_record_start,
+    open_layout,
+    sniff_layout,
+    with_true_length,
+)
 from transforms.decode import decode_html, looks_binary
+from transforms.http_encoding import Oversized, UnsupportedEncoding, decode_content
 from transforms.records import Page, Rejected
 
 logger = logging.getLogger(__name__)
 
 STAGE = "read"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-_WARC_MAGIC = b"WARC/1."
-_SCAN_CHUNK = 1 << 20
+_DRAIN_CHUNK = 1 << 20
+_HEADER_ROOM = 1 << 16  # record and HTTP headers on top of the payload cap, when a record is re-read whole
 _DUMP_NAME = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 
 
@@ -46,84 +70,157 @@ def read_crawl_file(stream: BinaryIO, source: str, options: ReadOptions = ReadOp
     Page | Rejected
 ]:
     """Yield a Page or a Rejected for every record of one archive; never raises on bad input."""
-    head = stream.read(4)
-    if not head:
+    if not stream.read(4):
         yield _fault(source, 0, "empty_file")
         return
-    size = stream.seek(0, 2)
-    sniffed = _sniff_format(stream)
-    if sniffed is None:
+    layout = sniff_layout(stream)
+    if layout is None:
         yield _fault(source, 0, "not_an_archive")
         return
-    gzipped, archive_format = sniffed
-    context = _FileContext(source, _dump_from_path(source), is_arc=archive_format == "arc", gzipped=gzipped)
+    context = _FileContext(source, _dump_from_path(source), layout)
+    window = 2 * (options.max_payload_bytes + _HEADER_ROOM)
+    tally = _Tally()
+    try:
+        yield from _read_records(open_layout(stream, layout, window), context, options, tally)
+    except _SeveralRecordsInOneMember:
+        # A gzip member deep in the file holds several records (files concatenated with a whole-file gzip one):
+        # read the file again as one gzip stream, past the records already out. Offsets from there on count
+        # uncompressed bytes.
+        context.layout = Layout(layout.archive_format, "stream")
+        yield from _read_records(open_layout(stream, context.layout, window), context, options, _Tally(tally.seen),
+                                 skip=tally.records)
+
+
+@dataclass
+class _Tally:
+    seen: set[str] = dataclasses.field(default_factory=set)  # document ids given out in this file
+    records: int = 0  # records given out (faults not counted)
+    faults: int = 0
+
+
+class _SeveralRecordsInOneMember(Exception):
+    pass
+
+
+def _read_records(records: BinaryIO, context: _FileContext, options: ReadOptions, tally: _Tally, skip: int = 0):
     position: int | None = 0
     while position is not None:
-        resume_at = yield from _read_from(stream, position, size, context, options)
-        position = None if resume_at is None else _next_record_start(stream, resume_at, context.gzipped)
+        resume_at = yield from _tallied(_read_from(records, position, context, options, tally), tally, skip)
+        position = None if resume_at is None else next_record_start(records, resume_at, context.layout)
 
 
-def _read_from(stream, position: int, size: int, context: _FileContext, options: ReadOptions):
+def _tallied(items, tally: _Tally, skip: int):
+    """Passes items on, counting them, leaving out the first `skip` records and qualifying a document id already
+    used in this file; returns the generator's result."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration as done:
+            return done.value
+        if _is_fault(item):
+            tally.faults += 1
+        else:
+            tally.records += 1
+            if tally.records <= skip:
+                continue
+        if isinstance(item, Page):
+            if item.id in tally.seen:
+                item = dataclasses.replace(item, id=f"{item.id}#{item.offset}")
+            tally.seen.add(item.id)
+        yield item
+
+
+def _iterator(stream: BinaryIO, layout: Layout) -> QuietArchiveIterator:
+    iterator = QuietArchiveIterator(stream, arc2warc=True)
+    # warcio accepts these versions today; naming them here keeps the reader's promise if its default changes.
+    iterator.loader.warc_parser = StatusAndHeadersParser(list(WARC_VERSIONS))
+    # One format per file: otherwise warcio takes any garbage line with four spaces in a WARC for an ARC header.
+    iterator.known_format = layout.archive_format
+    return iterator
+
+
+def _read_from(stream, position: int, context: _FileContext, options: ReadOptions, tally: _Tally):
     """Read records from `position` until the end or a fault; returns where to look for the next record."""
     stream.seek(position)
-    iterator = ArchiveIterator(stream, arc2warc=True)
+    iterator = _iterator(stream, context.layout)
     resume_at = None
     try:
         for record in iterator:
-            item = _classify(record, iterator.offset, context, options)
+            offset = iterator.offset
+            item = _classify(record, offset, context, options)
+            if _is_fault(item) and item.reason == "errors.malformed_record" and ends_inside_header(
+                stream, offset, context.layout
+            ):
+                item = dataclasses.replace(item, reason="errors.truncated")  # a header the end of the file cut
             length_errors = iterator.err_count
             end = iterator.get_record_offset() + iterator.get_record_length()  # reads on to the next header
-            if iterator.err_count > length_errors:
-                # No record boundary where its Content-Length said: the payload is not what was written.
-                yield _fault(context.source, item.offset, "content_length")
-                return item.offset + 1
+            if iterator.err_count > length_errors or (isinstance(item, Rejected) and item.reason == "errors.truncated"):
+                # No record boundary where the declared length said: a wrong length, or a real truncation.
+                return (yield from _reread(stream, item, context, options))
             yield item
-            resume_at = item.offset + 1 if _is_fault(item) else end
+            resume_at = offset + 1 if _is_fault(item) else end
     except Exception as exc:  # noqa: BLE001 - the archive parser raises many types on hostile bytes
+        if _several_records_in_one_member(exc, context) and not tally.faults:
+            raise _SeveralRecordsInOneMember from exc  # (after a fault the file cannot be read as one stream)
         offset = max(iterator.offset, position)
-        logger.warning("%s: %s at byte %d: %s", context.source, type(exc).__name__, offset, exc)
-        yield _fault(context.source, offset, _fault_kind(exc))
+        logger.warning("%s: %s at byte %d: %.200s", context.source, type(exc).__name__, offset, exc)
+        cut_short = ends_inside_header(stream, offset, context.layout)
+        yield _fault(context.source, offset, "truncated" if cut_short else _fault_kind(exc))
         return offset + 1
     if resume_at is None:
-        yield _fault(context.source, position, "corrupt_gzip" if context.gzipped else "malformed_record")
+        if ends_inside_header(stream, position, context.layout):
+            kind = "truncated"
+        else:
+            kind = "malformed_record" if context.layout.compression == "none" else "corrupt_gzip"
+        yield _fault(context.source, position, kind)
         return position + 1
     # warcio reports a gzip member it cannot inflate as the end of the input: look past it.
-    return resume_at if resume_at < size else None
+    stream.seek(resume_at)
+    return resume_at if stream.read(1) else None
+
+
+def _several_records_in_one_member(exc: Exception, context: _FileContext) -> bool:
+    return context.layout.compression == "members" and isinstance(exc, ArchiveLoadFailed) and (
+        "non-chunked gzip" in str(exc))
+
+
+def _reread(stream, item: Page | Rejected, context: _FileContext, options: ReadOptions):
+    """Re-read the record of `item` by its boundaries; yields it and returns where the next one starts."""
+    layout, offset = context.layout, item.offset
+    extent = delimited_record(stream, offset, layout, options.max_payload_bytes + _HEADER_ROOM)
+    overran = isinstance(item, Rejected) and item.reason == "errors.truncated"
+    if not extent.complete or (overran and extent.end is None):  # the file ends inside the record, or it is corrupt
+        corrupt = not extent.complete and extent.end is not None
+        yield _fault(context.source, offset, "corrupt_gzip") if corrupt else (
+            item if overran else _fault(context.source, offset, "truncated"))
+        return extent.end
+    if extent.data is None:  # longer than the payload cap up to its real boundary
+        yield Rejected(id=item.id, url=item.url, stage=STAGE, reason="oversized", source=context.source, offset=offset)
+        return extent.end
+    repaired = with_true_length(extent.data, layout.archive_format)
+    items = _records_at(repaired, offset, context, options) if repaired else []
+    if len(items) != 1:
+        yield _fault(context.source, offset, "content_length")
+    else:
+        logger.warning("%s: record at byte %d re-read by its boundaries (wrong Content-Length)", context.source, offset)
+        yield items[0]
+    return extent.end
+
+
+def _records_at(data: bytes, offset: int, context: _FileContext, options: ReadOptions) -> list[Page | Rejected]:
+    """The classified records of `data`, an uncompressed record read whole from `offset`."""
+    try:
+        records = _iterator(io.BytesIO(data), context.layout)
+        return [_classify(record, offset, context, options) for record in records][:1]
+    except Exception:  # noqa: BLE001 - as in _read_from
+        return []
 
 
 @dataclass
 class _FileContext:
     source: str
     dump: str
-    is_arc: bool
-    gzipped: bool
-
-
-def _sniff_format(stream: BinaryIO) -> tuple[bool, str] | None:
-    """(gzipped, "warc" | "arc") from the file's first records, or None when it is not an archive.
-
-    Looks past a damaged first gzip member, so one bad byte at the start does not cost the whole file.
-    """
-    stream.seek(0)
-    head = stream.read(_SCAN_CHUNK)
-    starts = [0]
-    while len(starts) < 8 and (found := head.find(_GZIP_MAGIC, starts[-1] + 1)) >= 0:
-        starts.append(found)
-    for start in starts:
-        member = head[start : start + 4096]
-        gzipped = member.startswith(_GZIP_MAGIC)
-        if gzipped:
-            try:
-                member = zlib.decompressobj(31).decompress(member, 64)
-            except zlib.error:
-                continue
-        elif start:
-            continue
-        if member.startswith(_WARC_MAGIC):
-            return gzipped, "warc"
-        if member.startswith(b"filedesc://"):
-            return gzipped, "arc"
-    return None
+    layout: Layout
 
 
 def _is_fault(item: Page | Rejected) -> bool:
@@ -140,10 +237,10 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
         return Rejected(id=record_id, url=url, stage=STAGE, reason=reason, source=context.source, offset=offset)
 
     try:
-        payload = record.content_stream().read(options.max_payload_bytes + 1)
-        while record.raw_stream.read(_SCAN_CHUNK):
+        payload = _body(record).read(options.max_payload_bytes + 1)
+        while record.raw_stream.read(_DRAIN_CHUNK):
             pass
-    except (zlib.error, EOFError, ValueError, OSError) as exc:  # e.g. a broken Content-Encoding
+    except (zlib.error, EOFError, ValueError, OSError) as exc:  # e.g. broken chunked transfer coding
         logger.warning("%s: unreadable payload at byte %d: %s", context.source, offset, exc)
         return reject("errors.payload")
     if record.length is None:
@@ -157,7 +254,6 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
         return reject(kind or "errors.malformed_record")  # request, metadata, resource, revisit, ...
     if len(payload) > options.max_payload_bytes:
         return reject("oversized")
-
     date = headers.get_header("WARC-Date") or ""
     if kind == "conversion":
         text = payload.decode("utf-8", "replace")
@@ -166,6 +262,15 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
     status = record.http_headers.get_statuscode() if record.http_headers else None
     if status != "200":
         return reject("non_200")
+    try:
+        payload = decode_content(payload, record.http_headers.get_header("Content-Encoding"), options.max_payload_bytes)
+    except UnsupportedEncoding:
+        return reject("unsupported_encoding")
+    except Oversized:
+        return reject("oversized")
+    except (zlib.error, ZstdError) as exc:
+        logger.warning("%s: undecodable Content-Encoding at byte %d: %s", context.source, offset, exc)
+        return reject("errors.payload")
     http_type = record.http_headers.get_header("Content-Type")
     mime = _mime_type(headers.get_header("WARC-Identified-Payload-Type") or http_type, payload)
     if mime not in HTML_TYPES:
@@ -176,8 +281,15 @@ def _classify(record, offset: int, context: _FileContext, options: ReadOptions) 
     return Page(record_id, url, date, context.dump, mime, charset, html, None, context.source, offset)
 
 
+def _body(record):
+    """The record's payload with any chunked transfer coding undone; the content coding is undone later."""
+    if record.http_headers and record.http_headers.get_header("Transfer-Encoding", "").lower() == "chunked":
+        return ChunkedDataReader(record.raw_stream)
+    return record.raw_stream
+
+
 def _record_id(record, url: str, context: _FileContext, offset: int) -> str:
-    if context.is_arc:
+    if context.layout.archive_format == "arc":
         # ARC has no record ids (warcio invents random ones); derive a stable one from what the record is.
         digest = hashlib.sha1(f"{url} {record.rec_headers.get_header('WARC-Date')}".encode()).hexdigest()
         return f"urn:sha1:{digest}"
@@ -222,19 +334,3 @@ def _fault_kind(exc: Exception) -> str:
     if isinstance(exc, EOFError):
         return "truncated"
     return "malformed_record"  # ArchiveLoadFailed, or a parser error on a damaged header
-
-
-def _next_record_start(stream: BinaryIO, position: int, gzipped: bool) -> int | None:
-    """The offset of the next plausible record start at or after `position`, scanning in constant memory."""
-    magic = _GZIP_MAGIC if gzipped else _WARC_MAGIC
-    stream.seek(position)
-    carry = b""
-    base = position
-    while chunk := stream.read(_SCAN_CHUNK):
-        window = carry + chunk
-        found = window.find(magic)
-        if found >= 0:
-            return base - len(carry) + found
-        carry = window[-(len(magic) - 1) :]
-        base += len(chunk)
-    return None
