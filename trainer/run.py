@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,12 @@ class Trainer:
     def _restore(self, folder: Path, tag: str) -> None:
         groups = self.engine.optimizer.param_groups
         settings = [{key: group[key] for key in ("weight_decay", "betas", "eps")} for group in groups]
-        path, client_state = self.engine.load_checkpoint(str(folder), tag=tag, load_lr_scheduler_states=False)
+        try:
+            path, client_state = self.engine.load_checkpoint(str(folder), tag=tag, load_lr_scheduler_states=False)
+        except (AssertionError, EOFError, OSError, RuntimeError, pickle.UnpicklingError) as exc:
+            # Checkpoints written before manifests existed are not verified; their damage surfaces here.
+            raise UsageError(f"DeepSpeed could not load {folder / tag} ({type(exc).__name__}: {exc}); resume from "
+                             "an older checkpoint (--resume OUTPUT/checkpoints/step-N) or start a new run") from None
         if path is None:
             raise UsageError(f"DeepSpeed found no checkpoint {tag} in {folder}")
         # Two repairs for DeepSpeed's (0.19) ZeRO-3 universal loader: it gives every parameter group the first
