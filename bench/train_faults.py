@@ -86,10 +86,11 @@ def tags(run_folder: Path) -> list[str]:
     return [c.tag for c in complete_checkpoints(folder)] if folder.is_dir() else []
 
 
-def message(output: str) -> str:
-    """The lines meant for the user: the CLI's own and the trainer's warnings, without DeepSpeed's chatter."""
+def message(output: str, folder: Path) -> str:
+    """The lines meant for the user (the CLI's own, the trainer's warnings; not DeepSpeed's), `folder` as OUT."""
     keep = [line for line in output.splitlines() if line.startswith("ccrefine train") or " WARNING trainer." in line]
-    return " / ".join(re.sub(r"^\S+ \S+ WARNING trainer\.\S+: ", "", line) for line in keep)
+    text = " / ".join(re.sub(r"^\S+ \S+ WARNING trainer\.\S+: ", "", line) for line in keep)
+    return text.replace(str(folder), "OUT")
 
 
 def logged_steps(run_folder: Path) -> list[int]:
@@ -121,7 +122,7 @@ def lr_faults(folder: Path, manifest: Path) -> list[Row]:
         saved = tags(folder / f"lr-{lr}")
         rows.append(Row(f"optimizer.lr {lr} (checkpoint every step)", "exit 2, no checkpoint, message says none was "
                         "saved", f"--set optimizer.lr={lr} --set checkpoint.interval=1", code, saved,
-                        "nothing to lose", message(output),
+                        "nothing to lose", message(output, folder),
                         code == 2 and not saved and ("No checkpoint was saved" in output or "train config" in output)))
     path = config(folder, manifest, "lr-late")
     first = run(folder, ["--config", str(path), "--set", "train.steps=4"])
@@ -129,7 +130,7 @@ def lr_faults(folder: Path, manifest: Path) -> list[Row]:
     saved = tags(folder / "lr-late")
     rows.append(Row("optimizer.lr 1e30 on resuming a good run at step 4", "exit 2, step-4 checkpoint kept and named",
                     "4 steps, then --resume auto --set optimizer.lr=1e30", code, saved, "none (step 4 is intact)",
-                    message(output), first[0] == 0 and code == 2 and saved == ["step-00000004"]
+                    message(output, folder), first[0] == 0 and code == 2 and saved == ["step-00000004"]
                     and "step-00000004 (step 4)" in output))
     return rows
 
@@ -147,7 +148,7 @@ def signal_faults(folder: Path, manifest: Path) -> list[Row]:
         resumed = run(folder, ["--config", str(path), "--resume", "auto"])
         rows.append(Row(f"{number.name} mid-run (no checkpoint due)", "checkpoint at the next step boundary, exit 0, "
                         "resumable", f"kill -{number.name.removeprefix('SIG')} PID", code, saved,
-                        "none (resumed to step 40)", message(output),
+                        "none (resumed to step 40)", message(output, folder),
                         code == 0 and len(saved) == 1 and bool(stop) and resumed[0] == 0))
     return rows
 
@@ -169,7 +170,7 @@ def damaged_checkpoint_faults(folder: Path, manifest: Path) -> list[Row]:
         code, output = run(folder, ["--config", str(copy), "--resume", "auto"])
         resumed = [line for line in metric_lines(run_folder) if line["kind"] == "resume"]
         rows.append(Row(f"latest checkpoint's state file {name}", "falls back to step 4 with a warning, exit 0",
-                        "--resume auto", code, tags(run_folder), "steps 5-8 (retrained)", message(output),
+                        "--resume auto", code, tags(run_folder), "steps 5-8 (retrained)", message(output, folder),
                         code == 0 and resumed[-1]["checkpoint"] == "step-00000004" and "damaged" in output))
     run_folder = folder / "damaged-all"
     shutil.copytree(folder / "intact", run_folder)
@@ -177,7 +178,7 @@ def damaged_checkpoint_faults(folder: Path, manifest: Path) -> list[Row]:
         next(checkpoint.glob("*model_states.pt")).unlink()
     code, output = run(folder, ["--config", str(config(folder, manifest, "damaged-all")), "--resume", "auto"])
     rows.append(Row("every checkpoint damaged", "exit 2, names each damage, nothing overwritten", "--resume auto",
-                    code, tags(run_folder), "all (restore a copy)", message(output),
+                    code, tags(run_folder), "all (restore a copy)", message(output, folder),
                     code == 2 and "every checkpoint" in output))
     return rows
 
@@ -196,7 +197,7 @@ def stale_lock_fault(folder: Path, manifest: Path) -> list[Row]:
     code, output = run(folder, ["--config", str(config(folder, manifest, "lock", train={"steps": 2}))])
     return [Row("stale torch_extensions lock (a build killed midway)", "run does not wait; lock removed with a "
                 "warning", f"touch {{~/.cache/torch_extensions/{python}_cpu,BUILD_DIR}}/{SHM_COMM_OP}/lock", code,
-                tags(folder / "lock"), "none", message(output), code == 0 and not locks[0].exists())]
+                tags(folder / "lock"), "none", message(output, folder), code == 0 and not locks[0].exists())]
 
 
 FAULTS = {"lr": lr_faults, "signals": signal_faults, "damaged": damaged_checkpoint_faults, "lock": stale_lock_fault}

@@ -68,7 +68,7 @@ def remove_stale_locks(folder: Path) -> list[Path]:
                 lock.unlink()
                 removed.append(lock)
                 logger.warning("removed the stale build lock %s: the process that was compiling DeepSpeed's %s op "
-                               "is gone (killed mid-build); the op is built again now", lock, lock.parent.name)
+                               "is gone (killed mid-build); the next build of it starts afresh", lock, lock.parent.name)
     return removed
 
 
