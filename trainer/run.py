@@ -1,7 +1,9 @@
 """`ccrefine train`: check everything a user can get wrong before the first step, then train.
 
 Every rank runs the same checks on the same files, so a bad input stops all of them with the same message
-instead of leaving some waiting in a collective.
+instead of leaving some waiting in a collective. During training, faults (an update that breaks the weights, too
+many skipped updates, state unfit for a checkpoint) raise TrainingStopped with what was saved; a stop signal
+ends the run after a checkpoint at the next step boundary.
 """
 
 from __future__ import annotations
@@ -256,13 +258,12 @@ class Trainer:
                         self.config.checkpoint.keep)
         return None
 
-    def newest_checkpoint(self) -> Path | None:
-        newest = latest_checkpoint(self.checkpoints) if self.checkpoints.is_dir() else None
-        return newest.path if newest else None
+    def newest_checkpoint(self) -> Checkpoint | None:
+        return latest_checkpoint(self.checkpoints) if self.checkpoints.is_dir() else None
 
     def saved_note(self) -> str:
         """What a stopped run leaves behind, and how to go on from it."""
-        newest = latest_checkpoint(self.checkpoints) if self.checkpoints.is_dir() else None
+        newest = self.newest_checkpoint()
         if newest is None:
             return "No checkpoint was saved (the run had written none), so run it again from the start"
         return (f"The newest checkpoint is {newest.path} (step {newest.state['step']}); nothing after it was saved: "
@@ -385,9 +386,10 @@ class Trainer:
             raise stopped from None
         finally:
             metrics.close()
+        newest = self.newest_checkpoint()
         return RunResult(rank, self.placement.world, self.step, self.tokens, self.guard.skipped,
                          finite_or_none(outcome.loss) if outcome else None, self.rank_loss, val_loss, self.output,
-                         self.newest_checkpoint(), self.stop_signal)
+                         newest.path if newest else None, self.stop_signal)
 
 
 def train(config: TrainConfig, resume: str | None = None) -> RunResult:
