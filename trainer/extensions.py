@@ -37,15 +37,16 @@ REPORT_EVERY_S = 30.0
 
 
 def extensions_folder() -> tuple[Path, bool]:
-    """(folder, chosen here): TORCH_EXTENSIONS_DIR as set, else a folder of this environment's own."""
-    configured = os.environ.get("TORCH_EXTENSIONS_DIR")
-    if configured:
-        return Path(configured), False
+    """(folder, chosen here): TORCH_EXTENSIONS_DIR as the user set it, else a folder of this environment's own."""
     environment = "|".join([sys.prefix, sys.executable, torch.__version__, deepspeed.__version__,
                             socket.gethostname()])
     key = hashlib.sha256(environment.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "ccrefine" / "torch_extensions" / f"py{sys.version_info.major}{sys.version_info.minor}-{key}", True
+    own = cache / "ccrefine" / "torch_extensions" / f"py{sys.version_info.major}{sys.version_info.minor}-{key}"
+    configured = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if configured and configured != str(own):  # not the one an earlier run in this process set
+        return Path(configured), False
+    return own, True
 
 
 def lock_holders(lock: Path) -> list[int]:

@@ -6,11 +6,21 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 
 import torch
 from deepspeed.comm.torch import build_shm_op
 
+import trainer.extensions as extensions
 from trainer.extensions import SHM_COMM_OP, extensions_folder, prepare_extension_builds, remove_stale_locks
+
+
+def hold_open(path) -> subprocess.Popen:
+    """A process that holds `path` open, as torch's builder holds its lock while it compiles."""
+    holder = subprocess.Popen([sys.executable, "-c", f"import os, time; fd = os.open({str(path)!r}, os.O_RDONLY); "
+                               "print('open', flush=True); time.sleep(3600)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "open\n"
+    return holder
 
 
 def test_deepspeed_builds_no_comm_op_on_cpu(tmp_path, monkeypatch):
@@ -27,10 +37,8 @@ def test_only_locks_no_process_holds_are_removed(tmp_path, caplog):
     for lock in (stale, held):
         lock.parent.mkdir()
         lock.touch()
-    builder = subprocess.Popen([sys.executable, "-c", f"import os, time; fd = os.open({str(held)!r}, os.O_RDONLY); "
-                                "print('open', flush=True); time.sleep(3600)"], stdout=subprocess.PIPE, text=True)
+    builder = hold_open(held)
     try:
-        assert builder.stdout.readline() == "open\n"
         with caplog.at_level(logging.WARNING, logger="trainer.extensions"):
             assert remove_stale_locks(tmp_path) == [stale]
     finally:
@@ -39,6 +47,24 @@ def test_only_locks_no_process_holds_are_removed(tmp_path, caplog):
     assert held.exists() and not stale.exists()
     assert f"removed the stale build lock {stale}: the process that was compiling DeepSpeed's op_a op is gone" in \
         caplog.text
+
+
+def test_a_wait_on_a_build_is_logged_and_a_builder_dying_meanwhile_frees_it(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(extensions, "REPORT_EVERY_S", 0.01)
+    lock = tmp_path / "fused_adam" / "lock"
+    lock.parent.mkdir()
+    lock.touch()
+    builder = hold_open(lock)
+    with caplog.at_level(logging.WARNING, logger="trainer.extensions"), extensions.watching_builds(tmp_path, True):
+        deadline = time.monotonic() + 600  # a hang guard only
+        while "waiting for process" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        builder.kill()
+        builder.wait()
+        while lock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert f"waiting for process {builder.pid}, which is compiling DeepSpeed's fused_adam op ({lock})" in caplog.text
+    assert not lock.exists() and f"removed the stale build lock {lock}" in caplog.text
 
 
 def test_a_lock_left_by_a_killed_build_does_not_hang_the_next_run(synthetic_manifest, tmp_path, make_config,
