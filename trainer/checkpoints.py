@@ -61,9 +61,15 @@ class Checkpoint:
 
 
 def read_checkpoint(folder: Path, tag: str) -> Checkpoint | None:
-    """The checkpoint `tag` in `folder` when it is complete."""
+    """The checkpoint `tag` in `folder` when it is complete (an unreadable manifest counts as incomplete)."""
     state = folder / tag / STATE_FILE
-    return Checkpoint(folder, tag, json.loads(state.read_text())) if state.is_file() else None
+    if not state.is_file():
+        return None
+    try:
+        return Checkpoint(folder, tag, json.loads(state.read_text()))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("%s is unreadable (%s); the checkpoint counts as incomplete", state, exc)
+        return None
 
 
 def complete_checkpoints(folder: Path) -> list[Checkpoint]:
@@ -94,10 +100,13 @@ def file_records(path: Path) -> dict[str, list]:
     """{relative path: [size, sha256]} of every file of a checkpoint folder but the manifest itself."""
     records = {}
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != STATE_FILE):
-        with file.open("rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        records[file.relative_to(path).as_posix()] = [file.stat().st_size, digest]
+        records[file.relative_to(path).as_posix()] = [file.stat().st_size, _sha256(file)]
     return records
+
+
+def _sha256(file: Path) -> str:
+    with file.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def damage(checkpoint: Checkpoint) -> str | None:
@@ -112,9 +121,8 @@ def damage(checkpoint: Checkpoint) -> str | None:
             return f"{name} is missing"
         if file.stat().st_size != size:
             return f"{name} is {file.stat().st_size} bytes, {size} were written"
-        with file.open("rb") as handle:
-            if hashlib.file_digest(handle, "sha256").hexdigest() != digest:
-                return f"{name} does not match the sha256 recorded when it was written"
+        if _sha256(file) != digest:
+            return f"{name} does not match the sha256 recorded when it was written"
     return None
 
 
