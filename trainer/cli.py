@@ -53,9 +53,13 @@ def train_command(args, beam_args: list[str]) -> int:
     if result.rank == 0:
         val = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
         last = "n/a" if result.last_loss is None else f"{result.last_loss:.4f}"
-        print(f"ccrefine train: {result.steps} steps, {result.tokens} tokens, last loss {last}, validation loss "
-              f"{val}, {result.skipped_steps} update(s) skipped; checkpoints in {result.output / 'checkpoints'}, "
-              f"metrics in {result.output / 'metrics.jsonl'}")
+        done = (f"stopped by {result.stopped_by} after step {result.steps}" if result.stopped_by else
+                f"{result.steps} steps")
+        saved = (f"checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint")
+        resume = "; continue with --resume auto" if result.stopped_by else ""
+        print(f"ccrefine train: {done}, {result.tokens} tokens, last loss {last}, validation loss {val}, "
+              f"{result.skipped_steps} update(s) skipped; {saved}, metrics in {result.output / 'metrics.jsonl'}"
+              f"{resume}", flush=True)
     return 0
 
 

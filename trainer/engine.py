@@ -194,6 +194,28 @@ def global_grad_norm_reader(engine) -> Callable[[], float] | None:
     return lambda: float(wrapper._global_grad_norm)
 
 
+def master_weights(engine) -> list[torch.Tensor]:
+    """The weights the optimizer updates on this rank: the module's parameters, or under ZeRO / bf16 this rank's
+    fp32 partitions (ZeRO-3 with offload empties param_groups between steps; the state keeps them)."""
+    optimizer = engine.basic_optimizer
+    tensors = {id(p): p for group in optimizer.param_groups for p in group["params"]}
+    tensors.update((id(p), p) for p in optimizer.state)
+    return list(tensors.values())
+
+
+def weights_norm(engine) -> torch.Tensor:
+    """This rank's weight norm: not finite when a weight is NaN or infinite, or so large its square overflows."""
+    return torch.nn.utils.get_total_norm(master_weights(engine)).float()
+
+
+def nonfinite_values(engine) -> int:
+    """How many of this rank's weights and AdamW moments are NaN or infinite."""
+    state = engine.basic_optimizer.state
+    tensors = master_weights(engine) + [value for p in state for value in state[p].values()
+                                        if torch.is_tensor(value) and value.is_floating_point() and value.ndim]
+    return int(sum((~torch.isfinite(tensor)).sum().cpu() for tensor in tensors))
+
+
 def full_grad_norm(model: nn.Module) -> float:
     """Global gradient norm when every rank holds the whole all-reduced gradient (no ZeRO, no wrapper)."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]

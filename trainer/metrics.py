@@ -1,7 +1,8 @@
 """Training metrics: OUTPUT/metrics.jsonl, TensorBoard event files, a tqdm progress bar; throughput and MFU.
 
-Only rank 0 writes. metrics.jsonl gets one JSON object a line, `kind` train / eval / resume / end; after a
-resume the steps past the checkpoint are logged again (a `resume` line comes first), later lines win.
+Only rank 0 writes. metrics.jsonl gets one JSON object a line, `kind` train / eval / resume / end, or `stop` for
+a run ended early (by a `signal` after its checkpoint, or by a `fault`, with the message); after a resume the
+steps past the checkpoint are logged again (a `resume` line comes first), later lines win.
 TensorBoard files need the `tensorboard` package; without it only metrics.jsonl is written (with a warning).
 """
 

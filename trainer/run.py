@@ -1,13 +1,17 @@
 """`ccrefine train`: check everything a user can get wrong before the first step, then train.
 
 Every rank runs the same checks on the same files, so a bad input stops all of them with the same message
-instead of leaving some waiting in a collective.
+instead of leaving some waiting in a collective. During training, faults (an update that breaks the weights, too
+many skipped updates, state unfit for a checkpoint) raise TrainingStopped with what was saved; a stop signal
+ends the run after a checkpoint at the next step boundary.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,7 @@ import yaml
 
 from model import Decoder, ModelConfig, flops_per_token, get_preset, lm_loss
 from pipelines.errors import UsageError
-from trainer.checkpoints import Checkpoint, find_resume, loadable, save_checkpoint
+from trainer.checkpoints import Checkpoint, find_resume, latest_checkpoint, loadable, save_checkpoint
 from trainer.config import TrainConfig
 from trainer.data import Batch, TrainBatches, TrainData, ValidationData, load_manifest
 from trainer.engine import (
@@ -30,15 +34,20 @@ from trainer.engine import (
     global_grad_norm_reader,
     init_distributed,
     launch_placement,
+    nonfinite_values,
     resolve_precision,
+    weights_norm,
 )
+from trainer.extensions import prepare_extension_builds, watching_builds
 from trainer.metrics import MetricsLog, Throughput, finite_or_none, memory_gib
 from trainer.schedules import learning_rate
-from trainer.spike_guard import SpikeGuard, StepOutcome
+from trainer.spike_guard import SpikeGuard, StepOutcome, TrainingStopped
+from trainer.stop_signals import StopSignals, first_raised
 
 logger = logging.getLogger(__name__)
 
 CLIENT_STATE_KEY = "ccrefine"
+LR_FIX = "Lower optimizer.lr or raise schedule.warmup_steps"
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class RunResult:
     rank_loss: float | None  # this rank's share of it
     val_loss: float | None
     output: Path
+    checkpoint: Path | None  # the newest checkpoint in the run folder
+    stopped_by: str | None = None  # the signal that stopped the run early (after saving a checkpoint)
 
 
 def model_config_for(config: TrainConfig, manifest: dict) -> ModelConfig:
@@ -122,6 +133,9 @@ class Trainer:
         load_from = self._start_deepspeed()
         self.step = self.tokens = 0
         self.rank_loss: float | None = None
+        self.last_batch: Batch | None = None
+        self.signals = StopSignals()
+        self.stop_signal: str | None = None
         if load_from is not None:
             self._restore(*load_from)
 
@@ -153,17 +167,19 @@ class Trainer:
     def _start_deepspeed(self) -> tuple[Path, str] | None:
         """Join the process group and build the engine; returns where to load the checkpoint from, if any."""
         config = self.config
-        self.placement = placement = init_distributed()
-        self.device = placement.device
-        load_from, universal = None, False
-        if self.resume_from is not None:
-            folder, tag, universal = loadable(self.resume_from, placement.world, self.zero_stage, placement.rank)
-            load_from = folder, tag
-        self.ds_config = deepspeed_config(config, placement.world, self.precision, load_universal=universal)
-        torch.manual_seed(config.train.seed)
-        self.guard = SpikeGuard(config.spike_guard)
-        self.engine = create_engine(Decoder(self.model_config), config, self.ds_config, self.device,
-                                    self.guard.permits_update)
+        builds = prepare_extension_builds(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        with watching_builds(*builds):
+            self.placement = placement = init_distributed()
+            self.device = placement.device
+            load_from, universal = None, False
+            if self.resume_from is not None:
+                folder, tag, universal = loadable(self.resume_from, placement.world, self.zero_stage, placement.rank)
+                load_from = folder, tag
+            self.ds_config = deepspeed_config(config, placement.world, self.precision, load_universal=universal)
+            torch.manual_seed(config.train.seed)
+            self.guard = SpikeGuard(config.spike_guard)
+            self.engine = create_engine(Decoder(self.model_config), config, self.ds_config, self.device,
+                                        self.guard.permits_update)
         self.own_grad_norm = global_grad_norm_reader(self.engine) is None
         self.loader = TrainBatches(self.train_data, self.micro, self.accumulation, placement.rank, placement.world)
         self.tokens_per_step = self.loader.global_batch * config.data.seq_len
@@ -177,7 +193,12 @@ class Trainer:
     def _restore(self, folder: Path, tag: str) -> None:
         groups = self.engine.optimizer.param_groups
         settings = [{key: group[key] for key in ("weight_decay", "betas", "eps")} for group in groups]
-        path, client_state = self.engine.load_checkpoint(str(folder), tag=tag, load_lr_scheduler_states=False)
+        try:
+            path, client_state = self.engine.load_checkpoint(str(folder), tag=tag, load_lr_scheduler_states=False)
+        except (AssertionError, EOFError, OSError, RuntimeError, pickle.UnpicklingError) as exc:
+            # Checkpoints written before manifests existed are not verified; their damage surfaces here.
+            raise UsageError(f"DeepSpeed could not load {folder / tag} ({type(exc).__name__}: {exc}); resume from "
+                             "an older checkpoint (--resume OUTPUT/checkpoints/step-N) or start a new run") from None
         if path is None:
             raise UsageError(f"DeepSpeed found no checkpoint {tag} in {folder}")
         # Two repairs for DeepSpeed's (0.19) ZeRO-3 universal loader: it gives every parameter group the first
@@ -196,7 +217,35 @@ class Trainer:
                            self.step)
         logger.info("resumed from %s at step %d", self.resume_from.path, self.step)
 
-    def save(self) -> None:
+    def unfit_for_checkpoint(self) -> tuple[str, bool] | None:
+        """Why the state after this step must not become a checkpoint, and whether that ends the run (the weights
+        are broken), or None. Every rank checks its own weights and moments (its ZeRO partition) and the loss of
+        its last micro-batch under the updated weights; the verdict is the same on every rank."""
+        values = torch.zeros(2, device=self.device)
+        values[0] = nonfinite_values(self.engine)
+        if self.last_batch is not None:
+            with torch.no_grad():
+                values[1] = batch_loss(self.engine, self.last_batch, self.device, self.config.data.document_mask)
+        dist.all_reduce(values)
+        broken, probe = int(values[0].item()), values[1].item() / self.placement.world
+        if broken:
+            return f"{broken} of its weights and AdamW moments are NaN or infinite", True
+        if not math.isfinite(probe):
+            return f"with the updated weights the loss of the last micro-batch is {probe}", True
+        spike = self.guard.spike("loss with the updated weights", probe)
+        return (spike, False) if spike else None
+
+    def save(self) -> str | None:
+        """Publish a checkpoint of the state after this step when it is fit; otherwise return why not (or raise
+        TrainingStopped when the weights are broken: nothing can be saved from here on)."""
+        unfit = self.unfit_for_checkpoint()
+        if unfit is not None:
+            reason, fatal = unfit
+            if fatal:
+                raise TrainingStopped(self.step, f"the state after step {self.step} was not checkpointed: {reason}",
+                                      LR_FIX)
+            logger.warning("step %d: checkpoint postponed to the next applied update: %s", self.step, reason)
+            return reason
         gathered: list[Any] = [None] * self.placement.world
         dist.all_gather_object(gathered, rng_states())
         client_state = {CLIENT_STATE_KEY: {
@@ -207,6 +256,18 @@ class Trainer:
                          "model": self.model_config.to_dict()}
         save_checkpoint(self.engine, self.checkpoints, self.step, client_state, trainer_state,
                         self.config.checkpoint.keep)
+        return None
+
+    def newest_checkpoint(self) -> Checkpoint | None:
+        return latest_checkpoint(self.checkpoints) if self.checkpoints.is_dir() else None
+
+    def saved_note(self) -> str:
+        """What a stopped run leaves behind, and how to go on from it."""
+        newest = self.newest_checkpoint()
+        if newest is None:
+            return "No checkpoint was saved (the run had written none), so run it again from the start"
+        return (f"The newest checkpoint is {newest.path} (step {newest.state['step']}); nothing after it was saved: "
+                "continue from it with --resume auto")
 
     # ---- steps ----
 
@@ -231,7 +292,21 @@ class Trainer:
         self.engine.step()
         self.step += 1
         self.tokens += self.tokens_per_step
-        return self.guard.finish(self.step)
+        self.last_batch = batches[-1]
+        outcome = self.guard.finish(self.step)
+        # One collective after every step: an update that made the weights non-finite is caught before anything
+        # is saved, and a stop signal on any rank stops every rank after this same step.
+        health = torch.tensor([0.0, *self.signals.flags()], device=self.device)
+        health[0] = weights_norm(self.engine).to(self.device)
+        dist.all_reduce(health)
+        if not math.isfinite(health[0].item()):
+            raise TrainingStopped(
+                self.step, f"the update of step {self.step} made the weights non-finite or too large for float32 "
+                f"(weight norm {health[0].item()}; the loss {mean_loss:.4g} and gradient norm {outcome.grad_norm} "
+                f"before it were finite): optimizer.lr {config.optimizer.lr:g} (this step {lr:g}) is far too large",
+                LR_FIX)
+        self.stop_signal = first_raised(health[1:].tolist())
+        return outcome
 
     def evaluate(self) -> float:
         """Mean loss over the first eval.batches micro-batches per rank of the validation split."""
@@ -261,41 +336,60 @@ class Trainer:
         losses: list[float] = []
         outcome = None
         val_loss = None
-        save_pending = False
+        postponed: str | None = None  # why the checkpoint due is not written yet
         try:
-            while self.step < steps:
-                outcome = self.train_step()
-                throughput.step()
-                if outcome.applied:
-                    losses.append(outcome.loss)
-                else:
-                    logger.warning("step %d: update skipped (%s)", self.step, outcome.reason)
-                last = self.step == steps
-                lr = self.engine.optimizer.param_groups[0]["lr"]
-                metrics.advance(1, {"loss": outcome.loss, "lr": lr})
-                if self.step % config.log.interval == 0 or last:
-                    metrics.write("train", self.step, {
-                        "loss": sum(losses) / len(losses) if losses else None, "lr": lr,
-                        "grad_norm": finite_or_none(outcome.grad_norm), "tokens": self.tokens,
-                        "skipped_steps": self.guard.skipped, **throughput.read(),
-                        "memory_gib": memory_gib(self.device)})
-                    losses = []
-                if config.eval.interval and (self.step % config.eval.interval == 0 or last):
-                    val_loss = self.evaluate()
-                    metrics.write("eval", self.step, {"val_loss": val_loss, "tokens": self.tokens})
-                    throughput.restart()
-                if self.step % config.checkpoint.interval == 0 or last or save_pending:
-                    # Only after an applied update: a skipped step never replaces a good checkpoint.
-                    save_pending = not outcome.applied
+            with self.signals:
+                while self.step < steps:
+                    outcome = self.train_step()
+                    throughput.step()
                     if outcome.applied:
-                        self.save()
+                        losses.append(outcome.loss)
+                    else:
+                        logger.warning("step %d: update skipped (%s)", self.step, outcome.reason)
+                    last = self.step == steps
+                    lr = self.engine.optimizer.param_groups[0]["lr"]
+                    metrics.advance(1, {"loss": outcome.loss, "lr": lr})
+                    if self.step % config.log.interval == 0 or last:
+                        metrics.write("train", self.step, {
+                            "loss": sum(losses) / len(losses) if losses else None, "lr": lr,
+                            "grad_norm": finite_or_none(outcome.grad_norm), "tokens": self.tokens,
+                            "skipped_steps": self.guard.skipped, **throughput.read(),
+                            "memory_gib": memory_gib(self.device)})
+                        losses = []
+                    if config.eval.interval and (self.step % config.eval.interval == 0 or last):
+                        val_loss = self.evaluate()
+                        metrics.write("eval", self.step, {"val_loss": val_loss, "tokens": self.tokens})
                         throughput.restart()
-            metrics.write("end", self.step, {"tokens": self.tokens, "skipped_steps": self.guard.skipped,
-                                             "val_loss": val_loss})
+                    stopping = self.stop_signal is not None
+                    if self.step % config.checkpoint.interval == 0 or last or stopping or postponed:
+                        # After a skipped update the checkpoint waits for the next applied one (a skip hints at
+                        # trouble), except at the end and on a stop signal; save() judges the state in any case.
+                        postponed = "the update was skipped"
+                        if outcome.applied or last or stopping:
+                            postponed = self.save()
+                            throughput.restart()
+                    if stopping or (last and postponed):
+                        if postponed:
+                            event = f"{self.stop_signal} received" if stopping else "the last step is done"
+                            raise TrainingStopped(self.step, f"{event}, but its state was not checkpointed: "
+                                                  f"{postponed}", LR_FIX)
+                        logger.warning("%s received: checkpoint of step %d saved, stopping", self.stop_signal,
+                                       self.step)
+                        break
+            metrics.write("stop" if self.stop_signal else "end", self.step, {
+                "tokens": self.tokens, "skipped_steps": self.guard.skipped, "val_loss": val_loss,
+                **({"signal": self.stop_signal} if self.stop_signal else {})})
+        except TrainingStopped as stop:
+            stopped = stop.with_saved(self.saved_note())
+            metrics.write("stop", self.step, {"tokens": self.tokens, "skipped_steps": self.guard.skipped,
+                                              "fault": str(stopped)})
+            raise stopped from None
         finally:
             metrics.close()
+        newest = self.newest_checkpoint()
         return RunResult(rank, self.placement.world, self.step, self.tokens, self.guard.skipped,
-                         finite_or_none(outcome.loss) if outcome else None, self.rank_loss, val_loss, self.output)
+                         finite_or_none(outcome.loss) if outcome else None, self.rank_loss, val_loss, self.output,
+                         newest.path if newest else None, self.stop_signal)
 
 
 def train(config: TrainConfig, resume: str | None = None) -> RunResult:

@@ -19,7 +19,15 @@ from trainer.config import SpikeGuardSection
 
 
 class TrainingStopped(UsageError):
-    """Too many updates in a row were skipped; the message says what was seen and what to do."""
+    """Training cannot go on (a fault, not a bad flag): the message says what was seen at which step, what was
+    saved (`saved`, added by the trainer, which knows its checkpoints) and what to do."""
+
+    def __init__(self, step: int, what: str, fix: str, saved: str = ""):
+        self.step, self.what, self.fix, self.saved = step, what, fix, saved
+        super().__init__(f"stopped at step {step}: {what}. {fix}." + (f" {saved}." if saved else ""))
+
+    def with_saved(self, saved: str) -> TrainingStopped:
+        return TrainingStopped(self.step, self.what, self.fix, saved)
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,15 @@ class SpikeGuard:
             return "non-finite loss"
         if not math.isfinite(grad_norm):
             return "non-finite gradient norm"
-        if not self.settings.enabled:
-            return None
-        for name, value, history in (("loss", loss, self.losses), ("gradient norm", grad_norm, self.grad_norms)):
-            limit = _spike_limit(history, self.settings.sigma, self.settings.min_history)
-            if value > limit:
-                return f"{name} spike ({value:.4g} > {limit:.4g}, mean + {self.settings.sigma:g} std of the last " \
-                       f"{len(history)} steps)"
+        return self.spike("loss", loss) or self.spike("gradient norm", grad_norm, self.grad_norms)
+
+    def spike(self, name: str, value: float, history: deque[float] | None = None) -> str | None:
+        """Why `value` is a spike against the history of applied steps (the losses by default), or None."""
+        history = self.losses if history is None else history
+        limit = _spike_limit(history, self.settings.sigma, self.settings.min_history)
+        if self.settings.enabled and value > limit:
+            return f"{name} spike ({value:.4g} > {limit:.4g}, mean + {self.settings.sigma:g} std of the last " \
+                   f"{len(history)} steps)"
         return None
 
     def finish(self, step: int) -> StepOutcome:
@@ -85,10 +95,10 @@ class SpikeGuard:
         self.consecutive += 1
         if self.consecutive >= self.settings.max_consecutive_skips:
             raise TrainingStopped(
-                f"stopped at step {step}: the last {self.consecutive} updates were all skipped (latest: "
-                f"{outcome.reason}, loss {outcome.loss:.4g}, gradient norm {outcome.grad_norm}). No checkpoint was "
-                "written past the last good one; lower optimizer.lr or raise schedule.warmup_steps, check the data, "
-                "then resume (--resume auto) or raise spike_guard.max_consecutive_skips")
+                step, f"the last {self.consecutive} updates were all skipped (latest: {outcome.reason}, loss "
+                f"{outcome.loss:.4g}, gradient norm {outcome.grad_norm})",
+                "Lower optimizer.lr or raise schedule.warmup_steps, check the data, or raise "
+                "spike_guard.max_consecutive_skips")
         return outcome
 
     def state_dict(self) -> dict[str, Any]:

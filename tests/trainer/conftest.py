@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -113,12 +114,12 @@ def tiny_config(manifest: Path, output: Path, **sections: dict[str, Any]) -> dic
     return config
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_config() -> Callable[..., dict[str, Any]]:
     return tiny_config
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def write_config() -> Callable[..., Path]:
     def write(path: Path, config: dict[str, Any]) -> Path:
         path.write_text(yaml.safe_dump(config))
@@ -140,25 +141,62 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def launch() -> Callable[..., subprocess.Popen]:
     """Start `python -m trainer.cli train ARGS`, or under a launcher: `launcher` is the command up to the module
     name, e.g. [torchrun ..., "-m"] or [deepspeed ..., "--module"]."""
 
-    def start(args: list[str], launcher: list[str] | None = None) -> subprocess.Popen:
+    def start(args: list[str], launcher: list[str] | None = None,
+              env: dict[str, str | None] | None = None) -> subprocess.Popen:
+        """`env` updates the environment; a None value removes the variable."""
+        environment = subprocess_env()
+        for key, value in (env or {}).items():
+            environment.pop(key, None) if value is None else environment.update({key: value})
         command = [*(launcher or [sys.executable, "-m"]), "trainer.cli", "train", *args]
-        return subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
+        return subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
     return start
 
 
-def read_metrics(output: Path, kind: str = "train") -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    return [line for line in lines if line["kind"] == kind]
+HANG_GUARD_S = 3600  # subprocess timeouts only catch hangs: under load a run may take many times its usual time
 
 
-@pytest.fixture
+def finish(process: subprocess.Popen, returncode: int = 0) -> str:
+    """Wait for a launched run; its output, after checking its exit code."""
+    output, _ = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == returncode, output
+    return output
+
+
+def wait_until(process: subprocess.Popen, condition: Callable[[], bool]) -> bool:
+    """Poll `condition` while the process runs; whether it came true before the process ended."""
+    deadline = time.monotonic() + HANG_GUARD_S
+    while process.poll() is None and time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture(scope="session")
+def finished() -> Callable[..., str]:
+    return finish
+
+
+@pytest.fixture(scope="session")
+def waiting() -> Callable[..., bool]:
+    return wait_until
+
+
+def read_metrics(output: Path, kind: str | None = "train") -> list[dict[str, Any]]:
+    """The lines of one kind (None: all) of OUTPUT/metrics.jsonl, but a last line still being written."""
+    path = output / "metrics.jsonl"
+    lines = [json.loads(line) for line in path.read_text().split("\n")[:-1]] if path.is_file() else []
+    return [line for line in lines if kind is None or line["kind"] == kind]
+
+
+@pytest.fixture(scope="session")
 def metrics() -> Callable[..., list[dict[str, Any]]]:
     return read_metrics
 
