@@ -25,15 +25,9 @@ from transforms.dedup_minhash import PRESETS, LshParams, MinHashOptions, minhash
 from transforms.dedup_substrings import SubstringOptions
 from transforms.ptransforms_dedup import (
     COMPONENTS_NAMESPACE,
-    MINHASH_STAGE,
-    SUBSTRING_STAGE,
-    URL_STAGE,
-    DedupMinHash,
-    DedupSubstrings,
-    DedupUrls,
+    Deduplicate,
     rounds_from_counters,
 )
-from transforms.records import document_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -48,27 +42,11 @@ class DedupSettings:
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
     """Add the dedup graph to `pipeline`; returns the stage names (counter namespaces) in order."""
-    documents = (
-        pipeline
-        | "Files" >> beam.Create(files)
-        | "Read" >> beam.io.ReadAllFromParquet()
-        | "Documents" >> beam.Map(document_from_row)
-    )
-    steps = []
-    if settings.minhash is not None:
-        steps.append((MINHASH_STAGE, DedupMinHash(settings.minhash)))
-    if settings.substrings is not None:
-        steps.append((SUBSTRING_STAGE, DedupSubstrings(settings.substrings)))
-    if settings.urls:
-        steps.append((URL_STAGE, DedupUrls()))
-    rejected = []
-    for stage, transform in steps:
-        outputs = documents | stage >> transform
-        documents = outputs.kept
-        rejected.append(outputs.rejected)
-    write_documents(documents, FileSystems.join(output, "documents"), settings.shards)
-    write_rejected(rejected | "AllRejected" >> beam.Flatten(), FileSystems.join(output, "rejected"), settings.shards)
-    return [stage for stage, _ in steps]
+    dedup = Deduplicate(files, settings.minhash, settings.substrings, settings.urls)
+    outputs = pipeline | "Dedup" >> dedup
+    write_documents(outputs.kept, FileSystems.join(output, "documents"), settings.shards)
+    write_rejected(outputs.rejected, FileSystems.join(output, "rejected"), settings.shards)
+    return dedup.stages
 
 
 def run_dedup(options, files: list[str], output: str, settings: DedupSettings) -> dict:
