@@ -1,7 +1,8 @@
 """`ccrefine dedup`: filtered corpus shards -> MinHash near-duplicates -> exact substrings -> URLs -> refined shards.
 
 Output layout (OUTPUT may be any Beam filesystem path):
-    OUTPUT/documents/lang=<code>/part-NNNNN-of-MMMMM.parquet   kept documents (transforms.records.DOCUMENT_SCHEMA)
+    OUTPUT/documents/lang=<code>/<input>-<hash>.parquet         kept documents (transforms.records.DOCUMENT_SCHEMA), one
+                                                               file per input file and language, in input order
     OUTPUT/rejected/stage=<stage>/part-*.parquet               removed documents; `detail` names the one kept
     OUTPUT/stats.json                                          funnel, MinHash settings, connected-component rounds
 """
@@ -18,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import UsageError
 from pipelines.options import beam_options
-from pipelines.shards import write_documents, write_rejected
+from pipelines.shards import write_rejected
 from pipelines.stats import build_funnel, counters_by_stage, funnel_lines
 from pipelines.tokenize import match_files
 from transforms.dedup_minhash import PRESETS, LshParams, MinHashOptions, minhash_settings
@@ -42,9 +43,9 @@ class DedupSettings:
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
     """Add the dedup graph to `pipeline`; returns the stage names (counter namespaces) in order."""
-    dedup = Deduplicate(files, settings.minhash, settings.substrings, settings.urls)
+    dedup = Deduplicate(files, settings.minhash, settings.substrings, settings.urls,
+                        documents_folder=FileSystems.join(output, "documents"))
     outputs = pipeline | "Dedup" >> dedup
-    write_documents(outputs.kept, FileSystems.join(output, "documents"), settings.shards)
     write_rejected(outputs.rejected, FileSystems.join(output, "rejected"), settings.shards)
     return dedup.stages
 
@@ -140,7 +141,9 @@ def register(subparsers) -> None:
                        help="corpus output folder (reads FOLDER/documents/lang=*/*.parquet), Parquet file or glob; "
                        "repeatable")
     dedup.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://)")
-    dedup.add_argument("--shards", type=int, default=4, help="Parquet shards per language (default: 4)")
+    dedup.add_argument("--shards", type=int, default=4,
+                       help="Parquet shards per stage of the rejected records (default: 4; kept documents are "
+                       "written one file per input file and language)")
     minhash = dedup.add_argument_group("MinHash near-duplicates")
     minhash.add_argument("--minhash", action=argparse.BooleanOptionalAction, default=True, help="default: on")
     minhash.add_argument("--minhash-preset", choices=sorted(PRESETS), default="fineweb",

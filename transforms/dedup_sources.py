@@ -13,7 +13,9 @@ id with different texts gives two keys, and both go through dedup as the differe
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,3 +60,67 @@ def write_documents_file(path: str, documents: list[Document]) -> str:
     with FileSystems.create(path) as handle:
         pq.write_table(pa.Table.from_pylist([to_row(d) for d in documents], schema=DOCUMENT_SCHEMA), handle)
     return path
+
+
+@dataclass
+class _OpenFile:
+    temporary: str
+    handle: object
+    writer: pq.ParquetWriter
+    pending: list = field(default_factory=list)
+    rows: int = 0
+
+
+class PartitionedFileWriter:
+    """Stream records into one Parquet file per partition (`folder/<partition>/<name>.parquet`), in row groups,
+    so a writer holds one row group per partition, never a file. Each file is written under a temporary name and
+    renamed by `close()`, which returns {final path: rows}; the same name written again replaces the old file, so
+    a retried bundle leaves one complete file."""
+
+    ROW_GROUP = 1000
+
+    def __init__(self, folder: str, name: str, schema: pa.Schema):
+        self._folder, self._name, self._schema = folder, name, schema
+        self._open: dict[str, _OpenFile] = {}
+
+    def write(self, partition: str, row: dict) -> None:
+        if partition not in self._open:
+            directory = FileSystems.join(self._folder, partition)
+            try:
+                FileSystems.mkdirs(directory)
+            except OSError:
+                pass  # it exists (another worker made it), or the filesystem has no folders (object stores)
+            temporary = FileSystems.join(directory, f".{self._name}.{uuid.uuid4().hex}.tmp")
+            handle = FileSystems.create(temporary)
+            self._open[partition] = _OpenFile(temporary, handle, pq.ParquetWriter(handle, self._schema))
+        state = self._open[partition]
+        state.pending.append(row)
+        if len(state.pending) == self.ROW_GROUP:
+            self._flush(state)
+
+    def _flush(self, state: _OpenFile) -> None:
+        if state.pending:
+            state.writer.write_table(pa.Table.from_pylist(state.pending, schema=self._schema))
+            state.rows += len(state.pending)
+            state.pending = []
+
+    def close(self) -> dict[str, int]:
+        written = {}
+        for partition, state in self._open.items():
+            self._flush(state)
+            state.writer.close()
+            state.handle.close()
+            final = FileSystems.join(self._folder, partition, f"{self._name}.parquet")
+            if FileSystems.exists(final):
+                FileSystems.delete([final])
+            FileSystems.rename([state.temporary], [final])
+            written[final] = state.rows
+        self._open = {}
+        return written
+
+
+def output_name(path: str) -> str:
+    """A file name for what dedup writes from one input file: its stem and a hash of its whole path, so inputs of
+    the same name in different folders (two corpus outputs) never write the same file."""
+    stem = path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".parquet")
+    return f"{stem}-{hashlib.blake2b(path.encode(), digest_size=4).hexdigest()}"

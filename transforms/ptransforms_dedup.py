@@ -31,7 +31,14 @@ from apache_beam.metrics import Metrics
 
 from transforms.connected_components import large_star, small_star, star_decision
 from transforms.dedup_minhash import MinHasher, MinHashOptions, bucket_edges, bucket_records, jaccard, keep_rank
-from transforms.dedup_sources import WORD_COLUMNS, document_key, id_of, read_documents
+from transforms.dedup_sources import (
+    WORD_COLUMNS,
+    PartitionedFileWriter,
+    document_key,
+    id_of,
+    output_name,
+    read_documents,
+)
 from transforms.dedup_substrings import (
     SubstringOptions,
     anchor_records,
@@ -48,7 +55,7 @@ from transforms.dedup_substrings import (
 )
 from transforms.dedup_urls import normalize_url, preference
 from transforms.ptransforms import KEPT, REJECTED, _Counters
-from transforms.records import Rejected
+from transforms.records import DOCUMENT_SCHEMA, Document, Rejected, to_row
 
 EXACT_STAGE = "dedup_exact"
 MINHASH_STAGE = "dedup_minhash"
@@ -469,10 +476,12 @@ class DedupUrls(beam.PTransform):
 
 class _ApplyFn(beam.DoFn):
     """(file number, {decision: [(key, (MinHash duplicate of, cluster size, cut, URL winner))]}) -> the file read a
-    last time: the first row of each decided key through the stages in order, every other row an exact repeat."""
+    last time: the first row of each decided key through the stages in order, every other row an exact repeat.
+    With a folder, kept documents stream into `folder/lang=<code>/<input name>-<hash>.parquet` and the main output
+    is (file written, rows); without one, it is the documents."""
 
-    def __init__(self, files: list[str], stages: list[str]):
-        self._files, self._stages = files, stages
+    def __init__(self, files: list[str], stages: list[str], folder: str | None):
+        self._files, self._stages, self._folder = files, stages, folder
 
     def setup(self):
         self._counters = {stage: _Counters(stage) for stage in self._stages}
@@ -480,15 +489,22 @@ class _ApplyFn(beam.DoFn):
     def process(self, element):
         index, grouped = element
         decisions = dict(grouped["decision"])
-        for batch in read_documents(self._files[index]):
+        path = self._files[index]
+        writer = self._folder and PartitionedFileWriter(self._folder, output_name(path), DOCUMENT_SCHEMA)
+        for batch in read_documents(path):
             for document in batch:
                 decision = decisions.pop(document_key(document.id, document.text), None)
                 if decision is None:
                     self._counters[EXACT_STAGE].drop(DUPLICATE)
-                    yield beam.pvalue.TaggedOutput(REJECTED, Rejected.of(document, EXACT_STAGE, DUPLICATE,
-                                                                         detail=document.id))
-                else:
-                    yield from self._apply(document, *decision)
+                    yield self._rejected(document, EXACT_STAGE, DUPLICATE, document.id)
+                    continue
+                for kept in self._apply(document, *decision):
+                    if writer and isinstance(kept, Document):
+                        writer.write(f"lang={kept.lang or 'und'}", to_row(kept))
+                    else:
+                        yield kept
+        if writer:
+            yield from writer.close().items()
 
     def _apply(self, document, duplicate_of, size, cut, winner):
         counters = self._counters
@@ -524,12 +540,16 @@ class _ApplyFn(beam.DoFn):
 class Deduplicate(beam.PTransform):
     """The input Parquet files -> StageOutputs(kept documents, rejected records): exact repeats, then MinHash, then
     substrings, then URLs (a step given None, or urls=False, is off). `stages` names the counter namespaces in
-    order; rejected records name the document they duplicate in `detail`."""
+    order; rejected records name the document they duplicate in `detail`. Given `documents_folder`, kept documents
+    are written there as each input file is read the last time (one file per input and language, so no shuffle
+    carries them either), and `.kept` holds (file written, rows)."""
 
     def __init__(self, files: list[str], minhash: MinHashOptions | None = MinHashOptions(),
-                 substrings: SubstringOptions | None = SubstringOptions(), urls: bool = True):
+                 substrings: SubstringOptions | None = SubstringOptions(), urls: bool = True,
+                 documents_folder: str | None = None):
         super().__init__()
         self.files, self.minhash, self.substrings, self.urls = list(files), minhash, substrings, urls
+        self.documents_folder = documents_folder
         self.stages = [EXACT_STAGE] + [stage for stage, on in ((MINHASH_STAGE, minhash), (SUBSTRING_STAGE, substrings),
                                                                (URL_STAGE, urls)) if on]
 
@@ -575,6 +595,7 @@ class Deduplicate(beam.PTransform):
         applied = (
             {"decision": decisions, "file": every_file}
             | "JoinFiles" >> beam.CoGroupByKey()
-            | "Apply" >> beam.ParDo(_ApplyFn(files, self.stages)).with_outputs(REJECTED, main=KEPT)
+            | "Apply" >> beam.ParDo(_ApplyFn(files, self.stages, self.documents_folder)).with_outputs(
+                REJECTED, main=KEPT)
         )
         return StageOutputs(applied[KEPT], applied[REJECTED])
