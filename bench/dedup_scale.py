@@ -22,16 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dedup_corpus import EDITS, edit, english_lines, english_words, synthetic_document  # noqa: E402
 
 from transforms.dedup_minhash import SCHEME, MinHasher, MinHashOptions, shingle_hash32, shingle_tokens  # noqa: E402
-from transforms.records import DOCUMENT_SCHEMA, Document, to_row  # noqa: E402
+from transforms.dedup_sources import write_documents_file  # noqa: E402
+from transforms.records import Document  # noqa: E402
 
 RUN_DEDUP = (
     "import sys; from pipelines.dedup import parser_with_dedup_command; "
@@ -52,7 +50,7 @@ def signature_throughput(texts: list[str], out: list[str]) -> None:
             hasher.band_keys(hasher.signature(hasher.shingle_hashes(text, "en")))
         single = count / (time.perf_counter() - start)
         start = time.perf_counter()
-        for first in range(0, count, 128):  # what DedupMinHash does with BatchElements
+        for first in range(0, count, 128):  # what the Sketch step does with each file's row batches
             shingles = hasher.shingle_hashes_many([(text, "en") for text in texts[first : min(count, first + 128)]])
             hasher.band_keys_many(hasher.signatures([hashes for _, hashes in shingles]))
         batched = count / (time.perf_counter() - start)
@@ -106,22 +104,20 @@ def make_corpus(size: int, folder: Path, words: int, seed: int = 0) -> dict:
     target.mkdir(parents=True, exist_ok=True)
     shards = max(1, size // 20_000)
     for shard in range(shards):
-        part = documents[shard::shards]
-        pq.write_table(pa.Table.from_pylist([to_row(d) for d in part], schema=DOCUMENT_SCHEMA),
-                       target / f"part-{shard:05d}-of-{shards:05d}.parquet")
+        write_documents_file(str(target / f"part-{shard:05d}-of-{shards:05d}.parquet"), documents[shard::shards])
     result = {"documents": len(documents), "clustered_copies": clustered, "seed": seed,
               "bytes": sum(len(d.text.encode()) for d in documents)}
     described.write_text(json.dumps(result))
     return result
 
 
-def run_pipeline(corpus: Path, output: Path, mode: str, workers: int, extra: list[str]) -> dict:
+def run_pipeline(inputs: list[Path], output: Path, mode: str, workers: int, extra: list[str]) -> dict:
     """Run `ccrefine dedup` in a child process; peak RSS is the largest sum over the child and every process it
     started (the multi-processing runner's SDK workers), sampled twice a second."""
     import psutil
 
-    command = [sys.executable, "-c", RUN_DEDUP, "dedup", "--input", str(corpus), "--output", str(output),
-               "--direct_running_mode", mode, "--direct_num_workers", str(workers), *extra]
+    command = [sys.executable, "-c", RUN_DEDUP, "dedup", *(f"--input={path}" for path in inputs),
+               "--output", str(output), "--direct_running_mode", mode, "--direct_num_workers", str(workers), *extra]
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -168,7 +164,7 @@ def main() -> None:
     for size in args.sizes:
         folder = Path(args.workdir) / f"n{size}-w{args.words}"
         described = make_corpus(size, folder / "corpus", args.words)
-        result = run_pipeline(folder / "corpus", folder / "refined", args.mode, args.workers, ["--shards", "4"])
+        result = run_pipeline([folder / "corpus"], folder / "refined", args.mode, args.workers, [])
         stages = {row["stage"]: row for row in result["stats"]["stages"]}
         components = result["stats"]["connected_components"]
         per_round = [count for count in components["nodes_changed_per_round"] if count]

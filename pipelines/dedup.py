@@ -1,7 +1,8 @@
 """`ccrefine dedup`: filtered corpus shards -> MinHash near-duplicates -> exact substrings -> URLs -> refined shards.
 
 Output layout (OUTPUT may be any Beam filesystem path):
-    OUTPUT/documents/lang=<code>/part-NNNNN-of-MMMMM.parquet   kept documents (transforms.records.DOCUMENT_SCHEMA)
+    OUTPUT/documents/lang=<code>/<input>-<hash>.parquet         kept documents (transforms.records.DOCUMENT_SCHEMA), one
+                                                               file per input file and language, in input order
     OUTPUT/rejected/stage=<stage>/part-*.parquet               removed documents; `detail` names the one kept
     OUTPUT/stats.json                                          funnel, MinHash settings, connected-component rounds
     OUTPUT/_SUCCESS                                            written last (pipelines/outputs.py)
@@ -20,22 +21,16 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.errors import UsageError
 from pipelines.options import beam_options
 from pipelines.outputs import OutputFolder, write_bytes
-from pipelines.shards import write_documents, write_rejected
+from pipelines.shards import write_rejected
 from pipelines.stats import build_funnel, counters_by_stage, funnel_lines
 from pipelines.tokenize import match_files
 from transforms.dedup_minhash import PRESETS, LshParams, MinHashOptions, minhash_settings
 from transforms.dedup_substrings import SubstringOptions
 from transforms.ptransforms_dedup import (
     COMPONENTS_NAMESPACE,
-    MINHASH_STAGE,
-    SUBSTRING_STAGE,
-    URL_STAGE,
-    DedupMinHash,
-    DedupSubstrings,
-    DedupUrls,
+    Deduplicate,
     rounds_from_counters,
 )
-from transforms.records import document_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -51,27 +46,11 @@ class DedupSettings:
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
     """Add the dedup graph to `pipeline`; returns the stage names (counter namespaces) in order."""
-    documents = (
-        pipeline
-        | "Files" >> beam.Create(files)
-        | "Read" >> beam.io.ReadAllFromParquet()
-        | "Documents" >> beam.Map(document_from_row)
-    )
-    steps = []
-    if settings.minhash is not None:
-        steps.append((MINHASH_STAGE, DedupMinHash(settings.minhash)))
-    if settings.substrings is not None:
-        steps.append((SUBSTRING_STAGE, DedupSubstrings(settings.substrings)))
-    if settings.urls:
-        steps.append((URL_STAGE, DedupUrls()))
-    rejected = []
-    for stage, transform in steps:
-        outputs = documents | stage >> transform
-        documents = outputs.kept
-        rejected.append(outputs.rejected)
-    write_documents(documents, FileSystems.join(output, "documents"), settings.shards)
-    write_rejected(rejected | "AllRejected" >> beam.Flatten(), FileSystems.join(output, "rejected"), settings.shards)
-    return [stage for stage, _ in steps]
+    dedup = Deduplicate(files, settings.minhash, settings.substrings, settings.urls,
+                        documents_folder=FileSystems.join(output, "documents"))
+    outputs = pipeline | "Dedup" >> dedup
+    write_rejected(outputs.rejected, FileSystems.join(output, "rejected"), settings.shards)
+    return dedup.stages
 
 
 def run_dedup(options, files: list[str], output_path: str, settings: DedupSettings) -> dict:
@@ -169,7 +148,9 @@ def register(subparsers) -> None:
                        help="corpus output folder (reads FOLDER/documents/lang=*/*.parquet), Parquet file or glob; "
                        "repeatable")
     dedup.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://)")
-    dedup.add_argument("--shards", type=int, default=4, help="Parquet shards per language (default: 4)")
+    dedup.add_argument("--shards", type=int, default=4,
+                       help="Parquet shards per stage of the rejected records (default: 4; kept documents are "
+                       "written one file per input file and language)")
     dedup.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
     minhash = dedup.add_argument_group("MinHash near-duplicates")
     minhash.add_argument("--minhash", action=argparse.BooleanOptionalAction, default=True, help="default: on")

@@ -106,10 +106,10 @@ def window_hashes(tokens: list[str], k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Anchors:
-    """A document's part of the anchor pass: (partition, (doc id, anchor hashes as bytes)) records, and the anchors
-    that occur twice inside the document (each is shared already, without a shuffle)."""
+    """A document's part of the anchor pass: its distinct anchors, and those that occur twice inside it (each is
+    shared already, without a shuffle)."""
 
-    records: list[tuple[int, tuple[str, bytes]]]
+    anchors: np.ndarray
     repeated_inside: np.ndarray
 
 
@@ -131,15 +131,19 @@ def window_anchors(tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     return sliding_minimum(pieces, k - size + 1), pieces
 
 
-def anchor_records(doc_id: str, tokens: list[str], options: SubstringOptions) -> Anchors:
+def document_anchors(tokens: list[str], options: SubstringOptions) -> Anchors:
     if len(tokens) < options.min_tokens:  # no window at all
-        return Anchors([], np.zeros(0, dtype=np.uint64))
+        return Anchors(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64))
     anchors, pieces = window_anchors(tokens, options.min_tokens)
     anchors = np.unique(anchors)
     ordered = np.sort(pieces)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    records = [(partition, (doc_id, blob)) for partition, (blob,) in _partition_blobs(anchors, options.partitions)]
-    return Anchors(records, anchors[np.isin(anchors, repeated)])
+    return Anchors(anchors, anchors[np.isin(anchors, repeated)])
+
+
+def anchor_records(doc_id: str, anchors: np.ndarray, partitions: int) -> list[tuple[int, tuple[str, bytes]]]:
+    """(partition, (doc id, anchor hashes as bytes)) for every partition holding one of the document's anchors."""
+    return [(partition, (doc_id, blob)) for partition, (blob,) in _partition_blobs(anchors, partitions)]
 
 
 def _partition_blobs(hashes: np.ndarray, partitions: int, *columns: np.ndarray) -> list[tuple[int, list[bytes]]]:
@@ -304,10 +308,10 @@ def shared_anchors_by_document(documents: dict[str, list[str]], options: Substri
     shared: dict[str, list] = {}
     anchor_partitions: dict[int, list] = {}
     for doc_id, tokens in documents.items():
-        anchors = anchor_records(doc_id, tokens, options)
+        anchors = document_anchors(tokens, options)
         if len(anchors.repeated_inside):
             shared.setdefault(doc_id, []).append(anchors.repeated_inside)
-        for partition, record in anchors.records:
+        for partition, record in anchor_records(doc_id, anchors.anchors, options.partitions):
             anchor_partitions.setdefault(partition, []).append(record)
     for records in anchor_partitions.values():
         for doc_id, blob in shared_anchors(records):

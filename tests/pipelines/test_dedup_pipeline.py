@@ -48,7 +48,8 @@ def test_dedup_removes_the_near_duplicate_page(corpus, tmp_path):
     assert {path.parent.name for path in (output / "documents").rglob("*.parquet")} == {"lang=en", "lang=zh"}
 
     stats = json.loads((output / "stats.json").read_text())
-    assert [row["stage"] for row in stats["stages"]] == ["dedup_minhash", "dedup_substrings", "dedup_urls"]
+    stages = ["dedup_exact", "dedup_minhash", "dedup_substrings", "dedup_urls"]
+    assert [row["stage"] for row in stats["stages"]] == stages
     assert stats["problems"] == [] and stats["records_in"] == len(before) and stats["documents_out"] == len(after)
     assert stats["minhash"]["num_perm"] == 112 and stats["minhash"]["scheme"] == "affine32"
     assert stats["connected_components"]["converged"]
@@ -59,7 +60,7 @@ def test_steps_can_be_switched_off_and_shaped(corpus, tmp_path):
     assert dedup(["--input", str(corpus), "--output", str(output), "--no-minhash", "--no-substrings",
                   *IN_MEMORY]) == 0
     stats = json.loads((output / "stats.json").read_text())
-    assert [row["stage"] for row in stats["stages"]] == ["dedup_urls"] and "minhash" not in stats
+    assert [row["stage"] for row in stats["stages"]] == ["dedup_exact", "dedup_urls"] and "minhash" not in stats
 
 
 @pytest.mark.parametrize("argv, message", [

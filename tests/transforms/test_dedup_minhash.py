@@ -29,7 +29,8 @@ from transforms.dedup_minhash import (
     token_hash64,
     word_hashes,
 )
-from transforms.ptransforms_dedup import DedupMinHash
+from transforms.dedup_sources import write_documents_file
+from transforms.ptransforms_dedup import Deduplicate
 from transforms.records import Document
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
@@ -156,7 +157,11 @@ def paragraphs(shared_data) -> list[str]:
 
 
 
-def test_dedup_minhash_keeps_one_document_per_cluster_by_each_keep_rule(paragraphs):
+def minhash_only(files: list[str], options: MinHashOptions) -> Deduplicate:
+    return Deduplicate(files, options, substrings=None, urls=False)
+
+
+def test_dedup_minhash_keeps_one_document_per_cluster_by_each_keep_rule(paragraphs, tmp_path):
     base = paragraphs[0]
     near = base.replace(" the ", " a ", 1) + " Posted by admin."  # a small edit of the same page
     documents = [
@@ -166,12 +171,12 @@ def test_dedup_minhash_keeps_one_document_per_cluster_by_each_keep_rule(paragrap
         *[document(f"u{i}", text) for i, text in enumerate(paragraphs[1:])],
         document("empty", ""),
         document("tiny", "Too short"),
-        document("broken", "caf\udce9 \ufffd\ufffd \x00 remnants of a bad decode"),  # a lone surrogate, U+FFFD
+        document("broken", "caf\ufffd \ufffd\ufffd \x00 remnants of a bad decode"),  # U+FFFD from a bad decode, NUL
     ]
+    files = [write_documents_file(str(tmp_path / "in.parquet"), documents)]
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        created = pipeline | beam.Create(documents)
         for keep, winner in (("smallest-id", "a"), ("longest", "c"), ("score:quality", "c")):
-            outputs = created | keep >> DedupMinHash(MinHashOptions(keep=keep, max_cc_rounds=3))
+            outputs = pipeline | keep >> minhash_only(files, MinHashOptions(keep=keep, max_cc_rounds=3))
             expected_kept = [(winner, 3.0)] + [(doc_id, 1.0) for doc_id in ("u0", "u1", "u2", "u3", "u4", "empty",
                                                                              "tiny", "broken")]
             expected_rejected = [(doc_id, "duplicate", winner) for doc_id in "abc" if doc_id != winner]
@@ -181,28 +186,29 @@ def test_dedup_minhash_keeps_one_document_per_cluster_by_each_keep_rule(paragrap
                         equal_to(expected_rejected), label=f"{keep}.Rejected")
 
 
-def test_verification_drops_candidates_below_the_threshold(paragraphs):
+def test_verification_drops_candidates_below_the_threshold(paragraphs, tmp_path):
     base = paragraphs[0]
     words = base.split()
     half = " ".join(words[: len(words) // 2] + paragraphs[1].split()[: len(words) // 2])  # Jaccard about 0.3
-    documents = [document("a", base), document("b", half)]
+    files = [write_documents_file(str(tmp_path / "in.parquet"), [document("a", base), document("b", half)])]
     # one band of one row makes every pair sharing a shingle minimum a candidate; verification must undo that
     loose = MinHashOptions(bands=20, rows=1, max_cc_rounds=2)
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        unverified = pipeline | "Loose" >> beam.Create(documents) | "Unverified" >> DedupMinHash(loose)
+        unverified = pipeline | "Unverified" >> minhash_only(files, loose)
         strict = MinHashOptions(bands=20, rows=1, verify_threshold=0.8, max_cc_rounds=2)
-        verified = pipeline | "Strict" >> beam.Create(documents) | "Verified" >> DedupMinHash(strict)
+        verified = pipeline | "Verified" >> minhash_only(files, strict)
         assert_that(unverified.kept | "U" >> beam.Map(lambda d: d.id), equal_to(["a"]), label="Unverified")
         assert_that(verified.kept | "V" >> beam.Map(lambda d: d.id), equal_to(["a", "b"]), label="Verified")
 
 
-def test_chinese_near_duplicates_by_characters(shared_data):
+def test_chinese_near_duplicates_by_characters(shared_data, tmp_path):
     lines = (shared_data / "text" / "zh_gsdsimp_wikipedia.dev.txt").read_text().splitlines()
     text = "".join(lines[:8])
     documents = [document("z1", text, lang="zh"), document("z2", text.replace("。", "，", 2) + "转载请注明", lang="zh"),
                  document("z3", "".join(lines[20:28]), lang="zh")]
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        outputs = pipeline | beam.Create(documents) | DedupMinHash(MinHashOptions(max_cc_rounds=2))
+        files = [write_documents_file(str(tmp_path / "in.parquet"), documents)]
+        outputs = pipeline | minhash_only(files, MinHashOptions(max_cc_rounds=2))
         assert_that(outputs.rejected | beam.Map(lambda r: (r.id, r.detail)), equal_to([("z2", "z1")]))
 
 
@@ -219,17 +225,14 @@ def test_buckets_become_stars_to_their_smallest_node_across_batches_and_partitio
     assert bucket_edges([]) == []
 
 
-def test_twenty_thousand_identical_documents_make_a_star_not_pairs():
+def test_twenty_thousand_identical_documents_make_a_star_not_pairs(tmp_path):
     """All pairs would be 200 million edges; a star per bucket is 20,000. Two bands are enough to show the shape
     (every band of an identical cluster is the same star) and keep the test quick."""
     count = 20_000
+    documents = [document(f"d{i:05d}", "the same short page") for i in range(count)]
+    files = [write_documents_file(str(tmp_path / "in.parquet"), documents)]
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        outputs = (
-            pipeline
-            | beam.Create(range(count))
-            | beam.Map(lambda i: document(f"d{i:05d}", "the same short page"))
-            | DedupMinHash(MinHashOptions(bands=2, rows=8, max_cc_rounds=1))
-        )
+        outputs = pipeline | minhash_only(files, MinHashOptions(bands=2, rows=8, max_cc_rounds=1))
         assert_that(outputs.kept | beam.Map(lambda d: (d.id, d.scores["dedup.cluster_size"])),
                     equal_to([("d00000", float(count))]), label="OneKept")
         assert_that(outputs.rejected | beam.combiners.Count.Globally(), equal_to([count - 1]), label="Removed")

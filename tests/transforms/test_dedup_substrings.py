@@ -13,6 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transforms.dedup_sources import write_documents_file
 from transforms.dedup_substrings import (
     SubstringOptions,
     later_copies_by_suffix_array,
@@ -26,7 +27,7 @@ from transforms.dedup_substrings import (
     verified_windows,
     window_records,
 )
-from transforms.ptransforms_dedup import DedupSubstrings
+from transforms.ptransforms_dedup import Deduplicate
 from transforms.records import Document
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
@@ -140,7 +141,7 @@ def test_planted_repeats_are_cut_after_their_first_occurrence(planted):
     assert cut["doc05"].split() == planted["doc05"].split()[: -70]
 
 
-def test_dedup_substrings_on_the_direct_runner_cuts_the_reference_spans(planted):
+def test_dedup_substrings_on_the_direct_runner_cuts_the_reference_spans(planted, tmp_path):
     expected = cut_by_reference(planted, SubstringOptions(min_tokens=50))
     changed = {doc_id for doc_id, text in expected.items() if text != planted[doc_id]}
     shortest = min(changed, key=lambda doc_id: len(expected[doc_id].split()))
@@ -150,7 +151,9 @@ def test_dedup_substrings_on_the_direct_runner_cuts_the_reference_spans(planted)
                  for doc_id, text in planted.items()]
     too_short = {shortest}
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        outputs = pipeline | beam.Create(documents) | DedupSubstrings(options)
+        # two files, so claims and answers cross from one file's read-back to another's
+        files = [write_documents_file(str(tmp_path / f"in-{i}.parquet"), documents[i::2]) for i in (0, 1)]
+        outputs = pipeline | Deduplicate(files, minhash=None, substrings=options, urls=False)
         assert_that(outputs.kept | beam.Map(lambda d: (d.id, d.text)),
                     equal_to([(doc_id, text) for doc_id, text in expected.items() if doc_id not in too_short]),
                     label="Kept")

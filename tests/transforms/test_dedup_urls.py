@@ -7,8 +7,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from transforms.dedup_sources import write_documents_file
 from transforms.dedup_urls import crawl_time, normalize_url, preference
-from transforms.ptransforms_dedup import DedupUrls
+from transforms.ptransforms_dedup import Deduplicate
 from transforms.records import Document
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
@@ -45,7 +46,7 @@ def test_preference_orders_newest_then_longest_then_id():
     assert [key[-1] for key in ranked] == ["b2", "c", "b", "a"]
 
 
-def test_dedup_urls_keeps_one_document_per_page():
+def test_dedup_urls_keeps_one_document_per_page(tmp_path):
     documents = [
         Document("old", "http://www.site.example/page", "2023-01-01T00:00:00Z", "", "old but long " * 20),
         Document("new", "https://site.example/page/?utm_campaign=x", "2024-03-01T00:00:00Z", "", "new"),
@@ -54,7 +55,7 @@ def test_dedup_urls_keeps_one_document_per_page():
         Document("no-url-2", "", "", "", "text"),
     ]
     with TestPipeline(argv=IN_MEMORY) as pipeline:
-        outputs = pipeline | beam.Create(documents) | DedupUrls()
+        outputs = pipeline | Deduplicate([write_documents_file(str(tmp_path / "in.parquet"), documents)], None, None)
         assert_that(outputs.kept | beam.Map(lambda d: d.id), equal_to(["new", "other", "no-url", "no-url-2"]),
                     label="Kept")
         assert_that(outputs.rejected | beam.Map(lambda r: (r.id, r.stage, r.reason, r.detail)),
