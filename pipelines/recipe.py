@@ -36,8 +36,10 @@ from transforms.ptransforms import (
     RedactPii,
     ScorePerplexity,
     ScoreQualityClassifier,
+    ScoreSpam,
 )
 from transforms.quality_classifier import ClassifierOptions
+from transforms.spam import SpamOptions
 from transforms.url_filter import UrlFilterOptions
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
@@ -55,6 +57,7 @@ STAGES: dict[str, tuple[type, type]] = {
     "filter_fineweb": (FineWebOptions, FilterFineWeb),
     "score_perplexity": (PerplexityOptions, ScorePerplexity),
     "classify_quality": (ClassifierOptions, ScoreQualityClassifier),
+    "score_spam": (SpamOptions, ScoreSpam),
 }
 
 

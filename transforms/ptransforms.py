@@ -24,6 +24,7 @@ from transforms.pii import PiiOptions, PiiStep
 from transforms.progress import report_file_done
 from transforms.quality_classifier import ClassifierOptions, ClassifierStep
 from transforms.records import Page, Rejected
+from transforms.spam import SpamOptions, SpamStep
 from transforms.step import Step
 from transforms.url_filter import UrlFilterOptions, UrlFilterStep
 
@@ -203,3 +204,10 @@ class ScoreQualityClassifier(ApplyStep):
 
     def __init__(self, options: ClassifierOptions):
         super().__init__(ClassifierStep(options))
+
+
+class ScoreSpam(ApplyStep):
+    """Content spam: weighted gambling / porn / ad lexicon hits, flagged lines, bracket runs, keyword lists."""
+
+    def __init__(self, options: SpamOptions = SpamOptions()):
+        super().__init__(SpamStep(options))

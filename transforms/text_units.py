@@ -68,6 +68,21 @@ class TextUnits:
         return english_word_tokens(self.text)
 
 
+def is_han(ch: str) -> bool:
+    """A CJK ideograph: the unified blocks, extension A, compatibility ideographs, extensions B and later."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff" or (
+        "\U00020000" <= ch <= "\U0003134f")
+
+
+def character_scores(text: str) -> dict[str, float]:
+    """Length in non-whitespace characters, and the share of Han characters among letters and digits: the
+    length and script measures of Chinese, where words are a segmenter's guess."""
+    visible = sum(1 for c in text if not c.isspace())
+    alphanumeric = sum(1 for c in text if c.isalnum())
+    han = sum(1 for c in text if is_han(c))
+    return {"gopher.chars": float(visible), "gopher.han_frac": han / alphanumeric if alphanumeric else 0.0}
+
+
 @lru_cache(maxsize=8)
 def units_of(text: str, lang: str) -> TextUnits:
     """The shared units of one text: steps called in turn on the same document get the same object."""
