@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from transforms.c4_fineweb import C4Options, FineWebOptions
+from transforms.chinese_script import ChineseScriptOptions
 from transforms.crawl import ReadOptions
 from transforms.extract import ExtractOptions
 from transforms.gopher import QualityOptions, RepetitionOptions
@@ -25,6 +26,7 @@ from transforms.line_corrections import LineCorrectionOptions
 from transforms.perplexity import PerplexityOptions
 from transforms.pii import PiiOptions
 from transforms.ptransforms import (
+    ConvertChinese,
     CorrectLines,
     ExtractText,
     FilterC4,
@@ -58,6 +60,7 @@ STAGES: dict[str, tuple[type, type]] = {
     "score_perplexity": (PerplexityOptions, ScorePerplexity),
     "classify_quality": (ClassifierOptions, ScoreQualityClassifier),
     "score_spam": (SpamOptions, ScoreSpam),
+    "convert_chinese": (ChineseScriptOptions, ConvertChinese),
 }
 
 

@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
+from transforms.chinese_script import ChineseScriptOptions, ChineseScriptStep
 from transforms.crawl import STAGE as READ_STAGE
 from transforms.crawl import ReadOptions, read_crawl_file
 from transforms.extract import ExtractionStep, ExtractOptions
@@ -211,3 +212,10 @@ class ScoreSpam(ApplyStep):
 
     def __init__(self, options: SpamOptions = SpamOptions()):
         super().__init__(SpamStep(options))
+
+
+class ConvertChinese(ApplyStep):
+    """OpenCC Simplified/Traditional conversion of Chinese documents (optional: ccrefine keeps both scripts)."""
+
+    def __init__(self, options: ChineseScriptOptions = ChineseScriptOptions()):
+        super().__init__(ChineseScriptStep(options))
