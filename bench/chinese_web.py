@@ -177,19 +177,21 @@ def datatrove_worker(request: str, config_path: str) -> None:
     from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    # datatrove 0.10.1 maps "zh" to spaCy's multi-language tokenizer (no segmentation); "cmn_Hani" to jieba.
+    language = "cmn_Hani"
     steps = [
         ("extract", Trafilatura(favour_precision=True, timeout=5.0)),
         ("repetition", GopherRepetitionFilter(
-            dup_line_frac=config["dup_line_frac"], dup_para_frac=None, dup_para_char_frac=None,
+            dup_line_frac=config["dup_line_frac"], dup_para_frac=1.0, dup_para_char_frac=1.0,
             top_n_grams=[tuple(x) for x in config["top_n_grams"]],
-            dup_n_grams=[tuple(x) for x in config["dup_n_grams"]], language="zh")),
+            dup_n_grams=[tuple(x) for x in config["dup_n_grams"]], language=language)),
         ("fineweb", FineWebQualityFilter(
-            line_punct_thr=config["line_punct_thr"], short_line_thr=None, char_duplicates_ratio=0.1,
-            new_line_ratio=config["new_line_ratio"], language="zh")),
+            line_punct_thr=config["line_punct_thr"], short_line_thr=1.0, char_duplicates_ratio=0.1,
+            new_line_ratio=config["new_line_ratio"], language=language)),
         ("quality", GopherQualityFilter(
             min_avg_word_length=config["min_avg_word_length"], max_avg_word_length=config["max_avg_word_length"],
             max_non_alpha_words_ratio=config["max_non_alpha_words_ratio"], stop_words=config["stopwords"],
-            language="zh")),
+            language=language)),
     ]
     seconds, entered, results = Counter(), Counter(), {}
     for row in json.loads(Path(request).read_text(encoding="utf-8")):

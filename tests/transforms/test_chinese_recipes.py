@@ -158,8 +158,9 @@ def _write_warc(path: Path, pages_to_write) -> None:
 def test_corpus_on_real_chinese_pages_and_constructed_spam(recipe, pages, shared_data, tmp_path):
     from pipelines.cli import main
 
-    real = [p for p in pages.real_pages(shared_data) if p.name.startswith("gne/tests/") and p.kind == "article"]
-    articles = real[:6]
+    chosen = {f"gne/tests/{name}.html" for name in ("zsnews/1", "baijiahao/2", "xds/1", "xinhuanet/1", "gsc/1",
+                                                      "stcn/1")}
+    articles = [p for p in pages.real_pages(shared_data) if p.name in chosen]
     spam = pages.spam_pages(shared_data, per_pattern=1, seed=7)
     warc = tmp_path / "zh.warc.gz"
     _write_warc(warc, articles + spam)
@@ -171,6 +172,7 @@ def test_corpus_on_real_chinese_pages_and_constructed_spam(recipe, pages, shared
     assert all(row["lang"] == "zh" for row in kept)
     spam_kept = kept_urls & {p.url for p in spam}
     if recipe == "zh":
+        # >= 5 of 6: extraction has a 5 s wall-clock limit, and a loaded machine may make one page time out.
         assert len(kept_urls & {p.url for p in articles}) >= 5 and not spam_kept
         rejected = ds.dataset(output / "rejected", format="parquet", partitioning="hive").to_table().to_pylist()
         assert any(row["stage"] == "spam" for row in rejected)
