@@ -59,24 +59,33 @@ def _duplicate_fractions(items: list[str]) -> tuple[float, float]:
     return duplicates / len(items), duplicate_chars / max(1, sum(map(len, items)))
 
 
+def _ngram_keys(words: list[str], n: int) -> list[str]:
+    """Every n-gram as one string (words joined by NUL, so equal keys are equal word tuples): slicing one joined
+    string is much cheaper than building a tuple per position when n is large (`ngram_scale`)."""
+    joined = "\0".join(words)
+    starts = [0] * (len(words) + 1)
+    for i, word in enumerate(words):
+        starts[i + 1] = starts[i] + len(word) + 1
+    return [joined[starts[i] : starts[i + n] - 1] for i in range(len(words) - n + 1)]
+
+
 def _top_ngram_char_fraction(words: list[str], n: int, total_chars: int, repeats_only: bool = False) -> float:
     """Characters covered by the most frequent n-gram's occurrences (Gopher counts word characters).
     With `repeats_only`, 0 when no n-gram repeats: a scaled n-gram (`ngram_scale`) spans 20+ characters, a large
     share of a short Chinese text, without any repetition in it."""
     if len(words) < n or not total_chars:
         return 0.0
-    counts = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    gram, occurrences = counts.most_common(1)[0]
+    gram, occurrences = Counter(_ngram_keys(words, n)).most_common(1)[0]
     if repeats_only and occurrences < 2:
         return 0.0
-    return sum(map(len, gram)) * occurrences / total_chars
+    return (len(gram) - (n - 1)) * occurrences / total_chars
 
 
 def _duplicate_ngram_char_fraction(words: list[str], n: int, total_chars: int) -> float:
     """Characters of words inside any n-gram that occurs more than once (each word counted once)."""
     if len(words) < n or not total_chars:
         return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    grams = _ngram_keys(words, n)
     counts = Counter(grams)
     covered = bytearray(len(words))
     for start, gram in enumerate(grams):

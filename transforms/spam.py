@@ -12,8 +12,8 @@ Weights make one word harmless: a category drops a document only with enough tot
 (`spam.*`), the decision is separate and counted as `spam.dropped.<reason>`.
 
 A lexicon is a UTF-8 file: `#` comment lines (the first names its source and license), then one term per line,
-optionally a tab and a weight (default 1.0). Matching is case-insensitive. A name without a `/` is one of the
-lists shipped in `transforms/spam_lexicons/`; anything else is a path.
+optionally a tab and a weight (default 1.0). Matching is case-insensitive and finds Traditional forms too.
+A name without a `/` is one of the lists shipped in `transforms/spam_lexicons/`; anything else is a path.
 """
 
 from __future__ import annotations
@@ -93,14 +93,18 @@ class SpamOptions:
 
 
 def build_automaton(lexicons: dict[str, str]):
-    """One Aho-Corasick automaton over every category's terms; a term in two lists counts for the first."""
+    """One Aho-Corasick automaton over every category's terms, each also in its Traditional forms (OpenCC s2t and
+    s2tw), so one Simplified list serves pages in both scripts; a term in two lists counts for the first."""
     import ahocorasick
+    import opencc
 
+    to_traditional = [opencc.OpenCC(config) for config in ("s2t", "s2tw")]
     automaton = ahocorasick.Automaton()
     for category, name in lexicons.items():
         for term, weight in read_lexicon(lexicon_path(name)).items():
-            if term not in automaton:
-                automaton.add_word(term, (category, weight, len(term)))
+            for form in (term, *(converter.convert(term) for converter in to_traditional)):
+                if form not in automaton:
+                    automaton.add_word(form, (category, weight, len(form)))
     automaton.make_automaton()
     return automaton
 

@@ -79,6 +79,22 @@ def test_real_article_is_clean_and_one_word_does_not_drop_it(article):
         assert verdict.document.scores["spam.gambling.hits"] + verdict.document.scores["spam.porn.hits"] >= 1
 
 
+def test_honest_news_about_gambling_is_kept(article):
+    crackdown = ("警方通报：近日，市公安局破获一起跨境网络赌博案，抓获犯罪嫌疑人12名。经查，该团伙开设赌博网站，"
+                 "组织境内人员参与赌博，涉案资金达3000万元。警方提醒，网络赌博危害大，请广大市民远离赌博。")
+    casino = ("澳门博彩监察协调局公布，今年5月澳门博彩毛收入同比增长，赌场客流持续恢复。分析人士认为，"
+              "博彩业复苏带动了酒店和零售消费，威尼斯人、新葡京等度假村入住率明显上升。")
+    for news in (crackdown, casino):
+        verdict = _judge(article[:600] + "\n" + news)
+        assert verdict.reason is None and verdict.document.scores["spam.gambling.hits"] >= 4
+
+
+def test_traditional_script_spam_is_found_by_the_simplified_lists():
+    page = "\n".join(["線上娛樂城註冊送彩金，真人百家樂，首儲返水，出金秒到賬。"] * 3)
+    verdict = _judge(page)
+    assert verdict.reason == "gambling" and verdict.document.scores["spam.gambling.hits"] >= 9
+
+
 def test_gambling_seo_and_a_porn_footer_are_dropped(article):
     brands = ("华体会", "欧宝体育", "贵宾会", "bt365")
     seo = "\n".join(f"{brand}注册送彩金，真人百家乐，在线投注秒到账。" for brand in brands)
