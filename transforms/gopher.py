@@ -130,10 +130,13 @@ def decide_repetition(scores: dict[str, float], options: RepetitionOptions) -> s
     return None
 
 
-# The eight Gopher stop words, and Chinese function words that play the same role.
+# FineWeb-2's 22 stop words for cmn_Hani (configs/cmn_Hani.yml, Simplified and Traditional forms).
+FINEWEB2_CMN_HANI_STOP_WORDS = frozenset("的 年 在 月 是 和 日 了 於 · 為 有 被 人 中 为 他 與 後 也 而 由".split())
+# The eight Gopher stop words; for Chinese, ccrefine's function words (both scripts) and FineWeb-2's list.
 STOP_WORDS = {
     "en": frozenset({"the", "be", "to", "of", "and", "that", "have", "with"}),
-    "zh": frozenset({"的", "了", "是", "在", "和", "有", "也", "就", "都", "而", "及", "与", "着", "这", "我们"}),
+    "zh": frozenset("的 了 是 在 和 有 也 就 都 而 及 与 與 着 著 这 這 我们 我們".split())
+    | FINEWEB2_CMN_HANI_STOP_WORDS,
 }
 BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "◆", "◇", "*", "-", "–", "—", "·", "※", "►", "▶", "→", "√",
            "一、", "二、", "三、", "（一）", "(一)", "①", "②", "③")
