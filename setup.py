@@ -16,7 +16,7 @@ setup(
     packages=["pipelines", "transforms", "trainer", "model", "eval"],
     package_data={
         "pipelines": ["recipes/*.yaml", "sample_pages.yaml"],
-        "transforms": ["url_lists/*.txt"],
+        "transforms": ["url_lists/*.txt", "spam_lexicons/*.txt"],
         "eval": ["tasks/*.yaml", "tasks/*.jsonl", "tasks/*.py"],
     },
     install_requires=[
@@ -40,6 +40,8 @@ setup(
         "kenlm>=0.2",
         "kaldingram>=0.1.2",  # pure-Python Kneser-Ney trainer: `ccrefine train-kenlm` needs no lmplz build
         "jieba>=0.42",  # Chinese word segmentation for every word-based heuristic
+        "pyahocorasick>=2.0",  # score_spam: one Aho-Corasick pass over every lexicon term
+        "opencc>=1.1",  # convert_chinese: OpenCC's phrase-level Simplified/Traditional conversion
     ],
     extras_require={
         # deepspeed below 0.20: trainer/run.py works around two ZeRO-3 universal-checkpoint loader bugs of 0.19.

@@ -18,6 +18,7 @@ from pipelines.config_files import read_yaml, refuse, show
 from pipelines.config_schema import build
 from pipelines.errors import UsageError
 from transforms.c4_fineweb import C4Options, FineWebOptions
+from transforms.chinese_script import ChineseScriptOptions
 from transforms.crawl import ReadOptions
 from transforms.extract import ExtractOptions
 from transforms.gopher import QualityOptions, RepetitionOptions
@@ -26,6 +27,7 @@ from transforms.line_corrections import LineCorrectionOptions
 from transforms.perplexity import PerplexityOptions
 from transforms.pii import PiiOptions
 from transforms.ptransforms import (
+    ConvertChinese,
     CorrectLines,
     ExtractText,
     FilterC4,
@@ -37,8 +39,10 @@ from transforms.ptransforms import (
     RedactPii,
     ScorePerplexity,
     ScoreQualityClassifier,
+    ScoreSpam,
 )
 from transforms.quality_classifier import ClassifierOptions
+from transforms.spam import SpamOptions
 from transforms.url_filter import UrlFilterOptions
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
@@ -56,6 +60,8 @@ STAGES: dict[str, tuple[type, type]] = {
     "filter_fineweb": (FineWebOptions, FilterFineWeb),
     "score_perplexity": (PerplexityOptions, ScorePerplexity),
     "classify_quality": (ClassifierOptions, ScoreQualityClassifier),
+    "score_spam": (SpamOptions, ScoreSpam),
+    "convert_chinese": (ChineseScriptOptions, ConvertChinese),
 }
 
 # option fields that name files, checked when the recipe is loaded (see _check_named_files)

@@ -62,6 +62,8 @@ def register(commands) -> None:
     classifier.add_argument("--positives", action="append", required=True, help="reference text files or shards")
     classifier.add_argument("--negatives", action="append", required=True, help="crawl shards or text files")
     classifier.add_argument("--output", required=True, help="path of the fastText .bin to write")
+    classifier.add_argument("--lang", help="language of the texts (and of shard rows to read); zh trains on jieba "
+                            "words, the tokens the classify_quality stage scores zh documents with")
     classifier.add_argument("--seed", type=int, default=0)
     classifier.set_defaults(handler=_train_classifier)
 
@@ -85,7 +87,8 @@ def _train_kenlm(args, _beam_args) -> int:
 
 def _train_classifier(args, _beam_args) -> int:
     try:
-        report = train_classifier(read_texts(args.positives), read_texts(args.negatives), args.output, seed=args.seed)
+        report = train_classifier(read_texts(args.positives, args.lang), read_texts(args.negatives, args.lang),
+                                  args.output, seed=args.seed, lang=args.lang or "en")
     except ValueError as exc:  # one class without examples
         raise UsageError(str(exc)) from None
     print(f"held-out accuracy {report['accuracy']:.3f} on {report['test_examples']} examples "

@@ -27,7 +27,7 @@ import re
 import string
 from collections import Counter
 
-from transforms.text_units import TextUnits
+from transforms.text_units import TextUnits, character_scores
 from transforms.word_token_rules import SENTENCE_TERMINALS
 from transforms.word_tokens import sentence_count
 
@@ -104,7 +104,7 @@ def _greedy_duplicate_ngram_chars(tokens: list[str], n: int) -> int:
     return repeated
 
 
-def repetition_scores(units: TextUnits, top_sizes, duplicate_sizes) -> dict[str, float]:
+def repetition_scores(units: TextUnits, top_sizes, duplicate_sizes, ngram_scale: int = 1) -> dict[str, float]:
     text = units.text
     chars = max(1, len(text))
     paragraphs = _PARAGRAPH_BREAKS.split(text.strip())
@@ -119,9 +119,10 @@ def repetition_scores(units: TextUnits, top_sizes, duplicate_sizes) -> dict[str,
         "gopher.dup_para_char_frac": paragraph_chars / chars,
     }
     for n in top_sizes:
-        scores[f"gopher.top_{n}gram_char_frac"] = _top_ngram_chars(tokens, n) / chars if len(tokens) >= n else 0.0
+        size = n * ngram_scale
+        scores[f"gopher.top_{n}gram_char_frac"] = _top_ngram_chars(tokens, size) / chars if len(tokens) >= size else 0.0
     for n in duplicate_sizes:
-        scores[f"gopher.dup_{n}gram_char_frac"] = _greedy_duplicate_ngram_chars(tokens, n) / chars
+        scores[f"gopher.dup_{n}gram_char_frac"] = _greedy_duplicate_ngram_chars(tokens, n * ngram_scale) / chars
     return scores
 
 
@@ -132,6 +133,7 @@ def quality_scores(units: TextUnits, stop_words: frozenset[str]) -> dict[str, fl
     lines = text.splitlines()
     n_lines = max(1, len(lines))
     return {
+        **character_scores(text),
         "gopher.words": float(len(words)),
         "gopher.mean_word_length": sum(map(len, words)) / len(words) if words else 0.0,
         "gopher.hash_ratio": text.count("#") / n_tokens,

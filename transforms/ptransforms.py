@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
+from transforms.chinese_script import ChineseScriptOptions, ChineseScriptStep
 from transforms.crawl import STAGE as READ_STAGE
 from transforms.crawl import ReadOptions, read_crawl_file
 from transforms.extract import ExtractionStep, ExtractOptions
@@ -24,6 +25,7 @@ from transforms.pii import PiiOptions, PiiStep
 from transforms.progress import report_file_done
 from transforms.quality_classifier import ClassifierOptions, ClassifierStep
 from transforms.records import Page, Rejected
+from transforms.spam import SpamOptions, SpamStep
 from transforms.step import Step
 from transforms.url_filter import UrlFilterOptions, UrlFilterStep
 
@@ -208,3 +210,17 @@ class ScoreQualityClassifier(ApplyStep):
 
     def __init__(self, options: ClassifierOptions):
         super().__init__(ClassifierStep(options))
+
+
+class ScoreSpam(ApplyStep):
+    """Content spam: weighted gambling / porn / ad lexicon hits, flagged lines, bracket runs, keyword lists."""
+
+    def __init__(self, options: SpamOptions = SpamOptions()):
+        super().__init__(SpamStep(options))
+
+
+class ConvertChinese(ApplyStep):
+    """OpenCC Simplified/Traditional conversion of Chinese documents (optional: ccrefine keeps both scripts)."""
+
+    def __init__(self, options: ChineseScriptOptions = ChineseScriptOptions()):
+        super().__init__(ChineseScriptStep(options))

@@ -4,6 +4,10 @@ or by GPT-3's Pareto sampling (keep when `np.random.pareto(alpha) > 1 - score`, 
 
 Pareto sampling keeps some low-scoring documents, which GPT-3 chose to preserve diversity; the draw is
 seeded by the document id so a rerun keeps the same documents.
+
+fastText splits on whitespace, so Chinese (and the character-script languages) is given as the shared text
+units' words (`TextUnits.words`: jieba words for zh), with fastText's word bigrams on top; the model is trained
+for one language's tokens (`--lang`) and scores each document with the tokens of the document's language.
 """
 
 from __future__ import annotations
@@ -16,25 +20,34 @@ import numpy as np
 
 from transforms.records import Document
 from transforms.step import Step, Verdict
+from transforms.text_units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA, units_of
 
 POSITIVE, NEGATIVE = "__label__reference", "__label__crawl"
 MODES = ("threshold", "pareto")
 
 
-def examples_from(texts, label: str, lines_per_example: int = 5) -> list[str]:
-    """fastText lines: `label text`, one per block of lines, lower-cased, newlines folded."""
+def classifier_tokens(text: str, lang: str) -> str:
+    """The text as fastText reads it: lower-cased whitespace tokens, or the language's words where it has no
+    spaces between them (jieba for zh)."""
+    if lang in SEGMENTED_BY_JIEBA or lang in CHARACTER_WORDS:
+        return " ".join(units_of(text, lang).words).lower()
+    return " ".join(text.lower().split())
+
+
+def examples_from(texts, label: str, lines_per_example: int = 5, lang: str = "en") -> list[str]:
+    """fastText lines: `label tokens`, one per block of lines, newlines folded."""
     examples = []
     for text in texts:
         lines = [line.strip() for line in text.split("\n") if line.strip()]
         for start in range(0, len(lines), lines_per_example):
-            block = " ".join(lines[start : start + lines_per_example]).lower()
+            block = classifier_tokens(" ".join(lines[start : start + lines_per_example]), lang)
             if len(block.split()) >= 5:
                 examples.append(f"{label} {block}")
     return examples
 
 
 def train_classifier(positives, negatives, output: str, holdout_fraction: float = 0.1, seed: int = 0,
-                     epoch: int = 10) -> dict[str, float]:
+                     epoch: int = 10, lang: str = "en") -> dict[str, float]:
     """Train on balanced classes, save to `output`, return held-out accuracy and example counts."""
     import os
     import tempfile
@@ -42,7 +55,8 @@ def train_classifier(positives, negatives, output: str, holdout_fraction: float 
     import fasttext
 
     rng = random.Random(seed)
-    positive, negative = examples_from(positives, POSITIVE), examples_from(negatives, NEGATIVE)
+    positive = examples_from(positives, POSITIVE, lang=lang)
+    negative = examples_from(negatives, NEGATIVE, lang=lang)
     if not positive or not negative:
         raise ValueError(f"need examples of both classes, got {len(positive)} reference and {len(negative)} crawl")
     size = min(len(positive), len(negative))  # balance, so accuracy is not a base rate
@@ -98,13 +112,13 @@ class ClassifierStep(Step):
 
         self._model = fasttext.load_model(self.options.model_path)
 
-    def score(self, text: str) -> float:
+    def score(self, text: str, lang: str = "en") -> float:
         # Always a list: fasttext 0.9.3's single-string path breaks under NumPy 2.
-        labels, probabilities = self._model.predict([" ".join(text.lower().split())], k=2)
+        labels, probabilities = self._model.predict([classifier_tokens(text, lang)], k=2)
         return dict(zip(labels[0], map(float, probabilities[0]), strict=True)).get(POSITIVE, 0.0)
 
     def judge(self, document: Document) -> Verdict:
-        score = self.score(document.text)
+        score = self.score(document.text, document.lang)
         scored = document.with_scores({"classifier.reference": score})
         if self.options.mode == "pareto":
             keep = keep_by_pareto(score, self.options.pareto_alpha, document.id)

@@ -41,10 +41,15 @@ class TextUnits:
         return [p.strip() for p in _PARAGRAPH_BREAK.split(self.text) if p.strip()]
 
     @cached_property
+    def _jieba(self) -> list[str]:
+        """jieba's tokens, made once for `words` and `raw_tokens`."""
+        return _jieba_tokens(self.text)
+
+    @cached_property
     def words(self) -> list[str]:
         """Words without surrounding punctuation; punctuation-only tokens are dropped."""
         if self.lang in SEGMENTED_BY_JIEBA:
-            return [token for token in _jieba_tokens(self.text) if _is_word_piece(token)]
+            return [token for token in self._jieba if _is_word_piece(token)]
         if self.lang in CHARACTER_WORDS:
             return [ch for ch in self.text if _is_word_piece(ch)]
         stripped = (token.strip(_EDGE_PUNCTUATION) for token in self.text.split())
@@ -54,7 +59,7 @@ class TextUnits:
     def raw_tokens(self) -> list[str]:
         """Whitespace tokens before punctuation stripping (Gopher counts symbols such as `#` on these)."""
         if self.lang in SEGMENTED_BY_JIEBA:
-            return [token for token in _jieba_tokens(self.text) if token.strip()]
+            return [token for token in self._jieba if token.strip()]
         return self.text.split()
 
     @cached_property
@@ -66,6 +71,21 @@ class TextUnits:
         if self.lang in CHARACTER_WORDS:
             return self.words
         return english_word_tokens(self.text)
+
+
+def is_han(ch: str) -> bool:
+    """A CJK ideograph: the unified blocks, extension A, compatibility ideographs, extensions B and later."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff" or (
+        "\U00020000" <= ch <= "\U0003134f")
+
+
+def character_scores(text: str) -> dict[str, float]:
+    """Length in non-whitespace characters, and the share of Han characters among letters and digits: the
+    length and script measures of Chinese, where words are a segmenter's guess."""
+    visible = sum(1 for c in text if not c.isspace())
+    alphanumeric = sum(1 for c in text if c.isalnum())
+    han = sum(1 for c in text if is_han(c))
+    return {"gopher.chars": float(visible), "gopher.han_frac": han / alphanumeric if alphanumeric else 0.0}
 
 
 @lru_cache(maxsize=8)
