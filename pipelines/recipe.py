@@ -20,10 +20,11 @@ from transforms.c4_fineweb import C4Options, FineWebOptions
 from transforms.crawl import ReadOptions
 from transforms.extract import ExtractOptions
 from transforms.gopher import QualityOptions, RepetitionOptions
-from transforms.language import LanguageOptions
+from transforms.language import ALL_LANGUAGES, LanguageOptions
 from transforms.line_corrections import LineCorrectionOptions
 from transforms.perplexity import PerplexityOptions
 from transforms.pii import PiiOptions
+from transforms.prefilter_language import PrefilterOptions
 from transforms.ptransforms import (
     CorrectLines,
     ExtractText,
@@ -36,6 +37,7 @@ from transforms.ptransforms import (
     RedactPii,
     ScorePerplexity,
     ScoreQualityClassifier,
+    SkipOtherLanguages,
 )
 from transforms.quality_classifier import ClassifierOptions
 from transforms.url_filter import UrlFilterOptions
@@ -45,6 +47,7 @@ PRESETS_DIR = Path(__file__).parent / "recipes"
 # stage name in a recipe -> (options dataclass, PTransform taking those options)
 STAGES: dict[str, tuple[type, type]] = {
     "filter_urls": (UrlFilterOptions, FilterUrls),
+    "prefilter_language": (PrefilterOptions, SkipOtherLanguages),
     "extract_text": (ExtractOptions, ExtractText),
     "identify_language": (LanguageOptions, IdentifyLanguage),
     "filter_repetition": (RepetitionOptions, FilterRepetition),
@@ -124,7 +127,32 @@ def parse_recipe(document, default_name: str = "custom") -> Recipe:
         if name not in STAGES:
             raise RecipeError(f"stages[{index}]: unknown stage {name!r}; known stages: {', '.join(STAGES)}")
         stages.append(StageSpec(name, build_options(STAGES[name][0], options or {}, f"stages[{index}].{name}")))
-    return Recipe(name=str(document.get("name", default_name)), read=read, stages=tuple(stages))
+    return Recipe(name=str(document.get("name", default_name)), read=read, stages=_with_prefilter_languages(stages))
+
+
+def _with_prefilter_languages(stages: list[StageSpec]) -> tuple[StageSpec, ...]:
+    """prefilter_language runs on pages, before extract_text, and takes the languages and model it leaves unset
+    from the identify_language stage (so the two cannot disagree about what to keep)."""
+    names = [spec.name for spec in stages]
+    language = stages[names.index("identify_language")].options if "identify_language" in names else None
+    wanted = set(language.languages) if language and ALL_LANGUAGES not in language.languages else None
+    resolved = []
+    for index, spec in enumerate(stages):
+        if spec.name == "prefilter_language":
+            where = f"stages[{index}].prefilter_language"
+            if "extract_text" in names[:index]:
+                raise RecipeError(f"{where}: it judges pages before extraction; move it above extract_text")
+            if language is not None and wanted is None:
+                raise RecipeError(f"{where}: identify_language keeps every language, so there is nothing to skip; "
+                                  "remove prefilter_language")
+            languages = spec.options.languages or (language.languages if language else None)
+            if languages is None or (wanted is not None and not wanted <= set(languages)):
+                raise RecipeError(f"{where}: it needs every language the recipe keeps; give identify_language "
+                                  "its languages and leave `languages` unset here")
+            model_path = spec.options.model_path or (language.model_path if language else None)
+            spec = StageSpec(spec.name, dataclasses.replace(spec.options, languages=languages, model_path=model_path))
+        resolved.append(spec)
+    return tuple(resolved)
 
 
 def build_options(cls: type, values, where: str):
