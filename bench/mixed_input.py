@@ -10,7 +10,10 @@ The language mix follows Common Crawl's (about 45% English, 5% Chinese, the rest
 - every other language of lid_eval/tatoeba_long.txt (80 after English and Chinese, Gothic and cuneiform
   included): its real sentences inside the fixture pages' markup. Half of these pages are localised whole (menus
   too); the other half only in their paragraphs, headings and title, with the template's English menus and
-  footers left in place, as on many real sites.
+  footers left in place, as on many real sites;
+- in the mix, a third of the constructed English pages are the reverse: a fixture page's English article kept,
+  its menus, links and footers in another language (an English article on a foreign site), the case where a
+  cheap look at the whole page is most likely to miss English main text.
 `--english-only` writes English pages only (the same two kinds). Record ids and dates are fixed, so the same
 arguments always write the same archives. bench/prefilter_language.py measures on them; other benches import
 `mixed_pages`, `english_pages` and `write_warcs`.
@@ -43,6 +46,7 @@ WARC_DATE = "2024-05-01T00:00:00Z"
 PAGES_PER_FILE = 100
 _SKIPPED_TAGS = {"script", "style", "noscript", "code", "pre", "textarea"}
 _CONTENT_TAGS = {"title", "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "figcaption", "td", "dd"}
+_PARTS = ("whole", "content")  # constructed pages alternate between a whole localised page and localised content
 _ENGLISH_TEXTS = ("en_ewt_web.dev.txt", "en_ewt_web.test.txt", "en_pud_news_wiki.txt")
 
 
@@ -131,9 +135,10 @@ class _TextStream:
         return " ".join(words)
 
 
-def localise(template: str, language: str, stream: _TextStream, whole_page: bool) -> str:
-    """The template page with its visible text replaced by `language` text: every text node, or (not
-    `whole_page`) only those inside paragraphs, headings, table cells and the title."""
+def localise(template: str, language: str, stream: _TextStream, part: str) -> str:
+    """The template page with the visible text of one `part` replaced by `language` text: `whole` (every text
+    node), `content` (paragraphs, headings, table cells and the title) or `chrome` (everything else: menus,
+    links, footers; the template's own main text stays)."""
     root = lxml.html.document_fromstring(template)
     root.set("lang", language)
 
@@ -143,29 +148,33 @@ def localise(template: str, language: str, stream: _TextStream, whole_page: bool
         lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
         return lead + stream.take(len(text.strip())) + trail
 
-    def in_content(element) -> bool:
+    def replaced(element) -> bool:
         tags = itertools.chain([element.tag], (ancestor.tag for ancestor in element.iterancestors()))
-        return whole_page or any(tag in _CONTENT_TAGS for tag in tags)
+        in_content = any(tag in _CONTENT_TAGS for tag in tags)
+        return part == "whole" or in_content == (part == "content")
 
     for element in root.iter():
         if not isinstance(element.tag, str) or element.tag in _SKIPPED_TAGS:
             continue
-        if in_content(element):
+        if replaced(element):
             element.text = replace(element.text)
         parent = element.getparent()  # a tail is text of the parent, after this element
-        if parent is not None and parent.tag not in _SKIPPED_TAGS and in_content(parent):
+        if parent is not None and parent.tag not in _SKIPPED_TAGS and replaced(parent):
             element.tail = replace(element.tail)
     return lxml.html.tostring(root, encoding="unicode", doctype="<!DOCTYPE html>")
 
 
-def _constructed(templates: list[Page], language: str, sentences: list[str], serial: int, nth: int) -> MixedPage:
-    """The `nth` page made in `language`; `serial` numbers constructed pages across languages (template choice)."""
+def _constructed(templates: list[Page], language: str, sentences: list[str], serial: int, nth: int,
+                 part: str) -> MixedPage:
+    """The `nth` page made with `language` text in `part`; `serial` spreads the pages over the templates."""
     template = templates[(serial * 7 + nth) % len(templates)]
-    whole_page = nth % 2 == 0
-    html = localise(template.html, language, _TextStream(sentences, start=nth * 3), whole_page)
+    html = localise(template.html, language, _TextStream(sentences, start=nth * 3), part)
     host = urlsplit(template.url).netloc
-    url = f"https://{host}/{language}/{nth:04d}.html"
-    return MixedPage(url, html.encode("utf-8"), "text/html; charset=utf-8", language, "constructed")
+    if part == "chrome":  # the template's English article on a site localised into `language`
+        return MixedPage(f"https://{host}/{language}/en-{nth:04d}.html", html.encode("utf-8"),
+                         "text/html; charset=utf-8", "en", "english_in_foreign_chrome")
+    return MixedPage(f"https://{host}/{language}/{nth:04d}.html", html.encode("utf-8"), "text/html; charset=utf-8",
+                     language, "constructed")
 
 
 def _fixture_copies(fixtures: list[Page], count: int) -> list[MixedPage]:
@@ -176,10 +185,20 @@ def _fixture_copies(fixtures: list[Page], count: int) -> list[MixedPage]:
     return pages
 
 
-def _english(shared: Path, count: int, fixtures: list[Page], templates: list[Page]) -> list[MixedPage]:
+def _english(shared: Path, count: int, fixtures: list[Page], templates: list[Page],
+             chrome_languages: dict[str, list[str]] | None = None) -> list[MixedPage]:
+    """Real fixture pages, then English text in their markup; with `chrome_languages`, every third constructed
+    page keeps its English article inside menus and footers in one of those languages instead."""
     real = _fixture_copies(fixtures, min(count, FIXTURE_COPIES * len(fixtures)))
     sentences = english_sentences(shared)
-    made = [_constructed(templates, "en", sentences, serial, serial * 41) for serial in range(count - len(real))]
+    languages = sorted(chrome_languages or {})
+    made = []
+    for serial in range(count - len(real)):
+        if languages and serial % 3 == 2:
+            language = languages[(serial // 3) % len(languages)]
+            made.append(_constructed(templates, language, chrome_languages[language], serial, serial, "chrome"))
+        else:
+            made.append(_constructed(templates, "en", sentences, serial, serial * 41, _PARTS[serial % 2]))
     return real + made
 
 
@@ -189,15 +208,14 @@ def mixed_pages(shared: Path, total: int = 1200) -> list[MixedPage]:
     templates = [page for page in fixtures if len(page.html) >= MIN_TEMPLATE_CHARS]
     chinese = chinese_pages(shared)
     chinese_count = min(round(total * CHINESE_SHARE), len(chinese))
-    english_count = round(total * ENGLISH_SHARE)
-    pages = _english(shared, english_count, fixtures, templates)
+    by_language = tatoeba_sentences(shared)
+    pages = _english(shared, round(total * ENGLISH_SHARE), fixtures, templates, by_language)
     step = len(chinese) / chinese_count
     pages += [chinese[int(i * step)] for i in range(chinese_count)]
-    by_language = tatoeba_sentences(shared)
     languages = sorted(by_language)
     for serial in range(total - len(pages)):
-        language = languages[serial % len(languages)]
-        pages.append(_constructed(templates, language, by_language[language], serial, serial // len(languages)))
+        language, nth = languages[serial % len(languages)], serial // len(languages)
+        pages.append(_constructed(templates, language, by_language[language], serial, nth, _PARTS[nth % 2]))
     return _interleaved(pages)
 
 
