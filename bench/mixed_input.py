@@ -32,10 +32,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import lxml.html
+from filters import english_pages as fixture_pages  # the real HTML pages of shared/data/warc, decoded
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.crawl import read_crawl_file
 from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -58,16 +58,7 @@ class MixedPage:
     payload: bytes
     content_type: str
     language: str  # the language it was made in (`en`, `zh`, a Tatoeba code); fixture pages are `en`
-    origin: str  # `fixture`, `zh_html` or `constructed`
-
-
-def fixture_pages(shared: Path) -> list[Page]:
-    """The real HTML pages of shared/data/warc, as ccrefine's reader decodes them."""
-    pages = []
-    for path in sorted((shared / "warc").glob("*.warc.gz")):
-        with path.open("rb") as stream:
-            pages += [r for r in read_crawl_file(stream, str(path)) if isinstance(r, Page) and r.html]
-    return pages
+    origin: str  # `fixture`, `zh_html`, `constructed` or `english_in_foreign_chrome`
 
 
 def chinese_pages(shared: Path) -> list[MixedPage]:

@@ -35,15 +35,15 @@ from mixed_input import chinese_pages, english_pages, mixed_pages, write_warcs
 from pipelines.recipe import Recipe, load_recipe
 from transforms.crawl import read_crawl_file
 from transforms.language import shared_identifier
-from transforms.prefilter_language import PrefilterOptions, cheap_text, other_language
+from transforms.prefilter_language import PrefilterOptions, cheap_text, other_language, target_line_chars
 from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SKIP_STAGE = "prefilter_language"
 LANGUAGE_STAGE = "language"
-GRID_OTHER = (0.0, 0.5, 0.65, 0.8, 0.9, 0.95, 0.99)
-GRID_TARGET = (0.001, 0.01, 0.05, 0.1, 0.3, 1.0)
-GRID_MIN_CHARS = (0, 100, 300)
+GRID_OTHER = (0.0, 0.5, 0.65, 0.8, 0.9, 0.95)
+GRID_TARGET = (0.001, 0.01, 0.05, 0.3, 1.0)
+GRID_TARGET_CHARS = (None, 400, 200, 100, 50)  # None: no line check
 
 
 @dataclass
@@ -169,13 +169,14 @@ def lost_pages(without: LoopRun, with_skip: LoopRun) -> set[str]:
     return {i for i in without.past_language if with_skip.outcome.get(i, "").startswith(SKIP_STAGE)}
 
 
-def measured(paths: list[Path], recipe: Recipe, main_content: bool) -> dict[str, tuple[int, dict[str, float]]]:
-    """Per record id: the plain text's length and lid.176 distribution the skip decides on."""
+def measured(paths: list[Path], recipe: Recipe, main_content: bool) -> dict[str, tuple[int, dict, int]]:
+    """Per record id: what the skip decides on (plain-text length, lid.176 distribution, target-line chars)."""
     identifier = shared_identifier(None)
+    targets = frozenset(skip_options(recipe).languages)
     result = {}
     for page in read_pages(paths, recipe):
         text = cheap_text(page.html, main_content) if page.html else ""
-        result[page.id] = (len(text), identifier.distributions([text])[0])
+        result[page.id] = (len(text), identifier.distributions([text])[0], target_line_chars(identifier, text, targets))
     return result
 
 
@@ -185,23 +186,27 @@ def skip_options(recipe: Recipe) -> PrefilterOptions:
 
 
 def threshold_table(label: str, recipe: Recipe, without: LoopRun, paths: list[Path]) -> None:
-    """Pages skipped / target pages lost at each threshold, for both plain-text modes and three minimum lengths."""
+    """Pages skipped / target pages lost at each threshold, for both plain-text modes, with and without the line
+    check at several sizes (min_chars as in the recipe)."""
     options = skip_options(recipe)
     targets = frozenset(options.languages)
     print(f"\n#### thresholds on {label}, recipe `{recipe.name}`: skipped / lost ({len(without.outcome)} pages, "
           f"{len(without.past_language)} through the language stage without the skip; * = the default)")
-    for main_content in (True, False):
+    for main_content in (False, True):
         pages = measured(paths, recipe, main_content)
-        for min_chars in GRID_MIN_CHARS:
-            print(f"\nmain_content {main_content}, min_chars {min_chars}\n")
-            print("| min_other_score \\ max_target_score | " + " | ".join(map(str, GRID_TARGET)) + " |")
+        for max_chars in GRID_TARGET_CHARS:
+            line_check = "no line check" if max_chars is None else f"max_target_chars {max_chars}"
+            print(f"\nmain_content {main_content}, {line_check}\n")
+            print("| min_other_score (rows), max_target_score (columns) | " + " | ".join(map(str, GRID_TARGET)) + " |")
             print("|---" * (len(GRID_TARGET) + 1) + "|")
             for min_other in GRID_OTHER:
                 cells = []
                 for max_target in GRID_TARGET:
                     grid = dataclasses.replace(options, min_other_score=min_other, max_target_score=max_target,
-                                               min_chars=min_chars, main_content=main_content)
-                    dropped = {i for i, (chars, dist) in pages.items() if other_language(chars, dist, targets, grid)}
+                                               max_target_chars=max_chars if max_chars is not None else 10 ** 9,
+                                               main_content=main_content)
+                    dropped = {i for i, (chars, dist, line_chars) in pages.items()
+                               if other_language(chars, dist, targets, grid, lambda n=line_chars: n)}
                     star = "*" if grid == options else ""
                     cells.append(f"{len(dropped)} / {len(dropped & without.past_language)}{star}")
                 print(f"| {min_other} | " + " | ".join(cells) + " |")
@@ -214,6 +219,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--pages", type=int, default=1200, help="pages in the language mix")
     parser.add_argument("--english-pages", type=int, default=1000, help="pages in the English-only input (0: none)")
+    parser.add_argument("--inputs", nargs="+", choices=["mixed", "english"], default=["mixed", "english"],
+                        help="the language mix (every recipe), the English-only input (recipes keeping English)")
     parser.add_argument("--no-thresholds", action="store_true", help="leave out the threshold tables")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ccrefine-prefilter-"))
@@ -225,17 +232,18 @@ def main() -> None:
         print(f"{load_average()}; inputs under {folder}")
         for name in args.recipes:
             recipe = load_recipe(name)
-            without, _ = compare(f"language mix ({args.pages} pages)", mixed, recipe, args.reps)
-            if not args.no_thresholds:
-                threshold_table("the language mix", recipe, without, mixed)
-            if "zh" in skip_options(recipe).languages:
+            if "mixed" in args.inputs:
+                without, _ = compare(f"language mix ({args.pages} pages)", mixed, recipe, args.reps)
+                if not args.no_thresholds:
+                    threshold_table("the language mix", recipe, without, mixed)
+            if "zh" in skip_options(recipe).languages and "mixed" in args.inputs:
                 all_chinese = run_loop(chinese, without_skip(recipe))
                 skipped = run_loop(chinese, recipe)
                 print(f"\nevery real Chinese page ({all_chinese.pages}): {len(all_chinese.past_language)} through the "
                       f"language stage without the skip, lost to the skip: {len(lost_pages(all_chinese, skipped))}")
                 if not args.no_thresholds:
                     threshold_table("every real Chinese page", recipe, all_chinese, chinese)
-            elif english:
+            if "en" in skip_options(recipe).languages and "english" in args.inputs and english:
                 compare(f"English only ({args.english_pages} pages)", english, recipe, args.reps)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
