@@ -14,43 +14,85 @@ from hypothesis import strategies as st
 
 from pipelines.recipe import RecipeError, load_recipe, parse_recipe
 from transforms.crawl import read_crawl_file
-from transforms.prefilter_language import PrefilterOptions, PrefilterStep, other_language
+from transforms.language import shared_identifier
+from transforms.prefilter_language import (
+    PrefilterOptions,
+    PrefilterStep,
+    other_language,
+    target_line_chars,
+    text_units,
+)
 from transforms.ptransforms import SkipOtherLanguages
 from transforms.records import Page
 
 ZH = frozenset({"zh"})
-OPTIONS = PrefilterOptions(languages=("zh",), min_other_score=0.9, max_target_score=0.01, min_chars=100)
+OPTIONS = PrefilterOptions(languages=("zh",), min_other_score=0.65, max_target_score=0.01, max_target_chars=100,
+                           min_chars=100)
 LONG = 500
+
+
+def no_target_lines() -> int:
+    return 0
 
 
 @pytest.mark.parametrize(("distribution", "expected"), [
     ({"en": 0.95, "zh": 0.005}, "en"),  # confidently another language
-    ({"en": 0.90, "zh": 0.01}, "en"),  # both thresholds are inclusive
-    ({"en": 0.8999, "zh": 0.001}, None),  # top label not confident enough
+    ({"en": 0.65, "zh": 0.01}, "en"),  # both thresholds are inclusive
+    ({"en": 0.6499, "zh": 0.001}, None),  # top label not confident enough
     ({"en": 0.95, "zh": 0.0101}, None),  # the target language still has a share
     ({"zh": 0.95, "en": 0.05}, None),  # the top label is the target
     ({}, None),
 ])
 def test_decision_at_the_thresholds(distribution, expected):
-    assert other_language(LONG, distribution, ZH, OPTIONS) == expected
+    assert other_language(LONG, distribution, ZH, OPTIONS, no_target_lines) == expected
+
+
+def test_target_language_lines_keep_a_page_the_whole_page_check_would_drop():
+    confident = {"ja": 0.99, "zh": 0.001}
+    assert other_language(LONG, confident, ZH, OPTIONS, lambda: 100) == "ja"
+    assert other_language(LONG, confident, ZH, OPTIONS, lambda: 101) is None
+
+
+def test_the_line_check_runs_only_for_pages_the_whole_page_check_would_drop():
+    def must_not_run() -> int:
+        raise AssertionError("line check ran")
+
+    assert other_language(LONG, {"zh": 0.9}, ZH, OPTIONS, must_not_run) is None
+    assert other_language(50, {"en": 0.99}, ZH, OPTIONS, must_not_run) is None
 
 
 def test_the_target_share_is_summed_over_every_target_language():
     options = PrefilterOptions(languages=("en", "de"), min_other_score=0.9, max_target_score=0.01)
-    assert other_language(LONG, {"fr": 0.95, "en": 0.006, "de": 0.006}, frozenset({"en", "de"}), options) is None
-    assert other_language(LONG, {"fr": 0.95, "en": 0.004, "de": 0.004}, frozenset({"en", "de"}), options) == "fr"
+    targets = frozenset({"en", "de"})
+    assert other_language(LONG, {"fr": 0.95, "en": 0.006, "de": 0.006}, targets, options, no_target_lines) is None
+    assert other_language(LONG, {"fr": 0.95, "en": 0.004, "de": 0.004}, targets, options, no_target_lines) == "fr"
 
 
 def test_too_little_text_goes_on_to_extraction():
-    assert other_language(99, {"en": 0.99}, ZH, OPTIONS) is None
-    assert other_language(100, {"en": 0.99}, ZH, OPTIONS) == "en"
+    assert other_language(99, {"en": 0.99}, ZH, OPTIONS, no_target_lines) is None
+    assert other_language(100, {"en": 0.99}, ZH, OPTIONS, no_target_lines) == "en"
 
 
 @given(st.dictionaries(st.sampled_from(["en", "zh", "ja", "fr", "de"]), st.floats(0, 1), min_size=1),
-       st.integers(0, 5000))
-def test_a_page_with_a_target_share_above_the_limit_is_never_dropped(distribution, chars):
-    if distribution.get("zh", 0.0) > OPTIONS.max_target_score:
-        assert other_language(chars, distribution, ZH, OPTIONS) is None
+       st.integers(0, 5000), st.integers(0, 5000))
+def test_a_page_with_a_target_share_or_target_lines_above_the_limits_is_never_dropped(distribution, chars, lines):
+    if distribution.get("zh", 0.0) > OPTIONS.max_target_score or lines > OPTIONS.max_target_chars:
+        assert other_language(chars, distribution, ZH, OPTIONS, lambda: lines) is None
+
+
+def test_short_lines_are_judged_as_runs_and_long_lines_alone():
+    text = "Home\nNews\nAbout us\n\nA paragraph long enough to be judged on its own.\nContact\n  Imprint  \n"
+    assert text_units(text) == ["Home News About us", "A paragraph long enough to be judged on its own.",
+                                "Contact Imprint"]
+
+
+def test_target_lines_are_counted_with_the_real_model():
+    identifier = shared_identifier(None)
+    menus = "\n".join(["Startseite", "Nachrichten", "Über uns", "Kontakt"] * 5)
+    article = ("The committee published its annual report on Tuesday, describing how the new library was built "
+               "and what it will offer to the students of the town.")
+    assert target_line_chars(identifier, menus, frozenset({"en"})) == 0
+    assert target_line_chars(identifier, menus + "\n" + article, frozenset({"en"})) == len(article)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -59,6 +101,7 @@ def test_a_page_with_a_target_share_above_the_limit_is_never_dropped(distributio
     ({"min_other_score": 1.5}, "min_other_score"),
     ({"max_target_score": -0.1}, "max_target_score"),
     ({"min_chars": -1}, "min_chars"),
+    ({"max_target_chars": -1}, "max_target_chars"),
 ])
 def test_options_are_validated(options, message):
     with pytest.raises(ValueError, match=message):
