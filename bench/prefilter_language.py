@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from mixed_input import chinese_pages, english_pages, mixed_pages, write_warcs
+from mixed_input import chinese_pages, english_pages, fixture_pages, mixed_pages, write_warcs
 
 from pipelines.recipe import Recipe, load_recipe
 from transforms.crawl import read_crawl_file
@@ -212,6 +212,33 @@ def threshold_table(label: str, recipe: Recipe, without: LoopRun, paths: list[Pa
                 print(f"| {min_other} | " + " | ".join(cells) + " |")
 
 
+def plain_text_cost(shared: Path) -> None:
+    """CPU ms per page of the cheap extractors considered, against trafilatura, on the real fixture pages and every
+    real Chinese page (decoded as the reader decodes them)."""
+    import lxml.html
+    from trafilatura import extract
+
+    from transforms.decode import charset_from_meta
+
+    pages = [page.html for page in fixture_pages(shared)]
+    pages += [p.payload.decode(charset_from_meta(p.payload) or "utf-8", "replace") for p in chinese_pages(shared)]
+    extractors = {
+        "resiliparse extract_plain_text(main_content=False) (the default)": lambda html: cheap_text(html, False),
+        "resiliparse extract_plain_text(main_content=True)": lambda html: cheap_text(html, True),
+        "lxml.html text_content() (keeps script and style text)":
+            lambda html: lxml.html.fromstring(html).text_content(),
+        "trafilatura.extract (as extract_text, in this process)":
+            lambda html: extract(html, favor_precision=True, deduplicate=False, include_tables=True),
+    }
+    print(f"\n### plain text: CPU ms per page on {len(pages)} real pages ({load_average()})\n")
+    print("| extractor | CPU ms/page |\n|---|---|")
+    for name, extractor in extractors.items():
+        started = time.process_time()
+        for html in pages:
+            extractor(html)
+        print(f"| {name} | {1000 * (time.process_time() - started) / len(pages):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared" / "data")
@@ -222,7 +249,11 @@ def main() -> None:
     parser.add_argument("--inputs", nargs="+", choices=["mixed", "english"], default=["mixed", "english"],
                         help="the language mix (every recipe), the English-only input (recipes keeping English)")
     parser.add_argument("--no-thresholds", action="store_true", help="leave out the threshold tables")
+    parser.add_argument("--plain-text-cost", action="store_true", help="only time the cheap extractors, then stop")
     args = parser.parse_args()
+    if args.plain_text_cost:
+        plain_text_cost(args.shared)
+        return
     folder = Path(tempfile.mkdtemp(prefix="ccrefine-prefilter-"))
     try:
         mixed = write_warcs(mixed_pages(args.shared, args.pages), folder / "mixed", "mixed")
