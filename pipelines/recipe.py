@@ -22,10 +22,11 @@ from transforms.chinese_script import ChineseScriptOptions
 from transforms.crawl import ReadOptions
 from transforms.extract import ExtractOptions
 from transforms.gopher import QualityOptions, RepetitionOptions
-from transforms.language import LanguageOptions
+from transforms.language import ALL_LANGUAGES, LanguageOptions
 from transforms.line_corrections import LineCorrectionOptions
 from transforms.perplexity import PerplexityOptions
 from transforms.pii import PiiOptions
+from transforms.prefilter_language import PrefilterOptions
 from transforms.ptransforms import (
     ConvertChinese,
     CorrectLines,
@@ -40,6 +41,7 @@ from transforms.ptransforms import (
     ScorePerplexity,
     ScoreQualityClassifier,
     ScoreSpam,
+    SkipOtherLanguages,
 )
 from transforms.quality_classifier import ClassifierOptions
 from transforms.spam import SpamOptions
@@ -50,6 +52,7 @@ PRESETS_DIR = Path(__file__).parent / "recipes"
 # stage name in a recipe -> (options dataclass, PTransform taking those options)
 STAGES: dict[str, tuple[type, type]] = {
     "filter_urls": (UrlFilterOptions, FilterUrls),
+    "prefilter_language": (PrefilterOptions, SkipOtherLanguages),
     "extract_text": (ExtractOptions, ExtractText),
     "identify_language": (LanguageOptions, IdentifyLanguage),
     "filter_repetition": (RepetitionOptions, FilterRepetition),
@@ -148,7 +151,32 @@ def parse_recipe(document, default_name: str = "custom", source: str = "recipe")
         built = build(STAGES[stage][0], options, where, source, RecipeError)
         _check_named_files(built, where, source)
         stages.append(StageSpec(stage, built))
-    return Recipe(name=name, read=read, stages=tuple(stages))
+    return Recipe(name=name, read=read, stages=_with_prefilter_languages(stages, source))
+
+
+def _with_prefilter_languages(stages: list[StageSpec], source: str) -> tuple[StageSpec, ...]:
+    """prefilter_language runs on pages, before extract_text, and takes the languages and model it leaves unset
+    from the identify_language stage (so the two cannot disagree about what to keep)."""
+    names = [spec.name for spec in stages]
+    language = stages[names.index("identify_language")].options if "identify_language" in names else None
+    wanted = set(language.languages) if language and ALL_LANGUAGES not in language.languages else None
+    resolved = []
+    for index, spec in enumerate(stages):
+        if spec.name == "prefilter_language":
+            where = f"{source}: stages[{index}].prefilter_language"
+            if "extract_text" in names[:index]:
+                raise RecipeError(f"{where}: it judges pages before extraction; move it above extract_text")
+            if language is not None and wanted is None:
+                raise RecipeError(f"{where}: identify_language keeps every language, so there is nothing to skip; "
+                                  "remove prefilter_language")
+            languages = spec.options.languages or (language.languages if language else None)
+            if languages is None or (wanted is not None and not wanted <= set(languages)):
+                raise RecipeError(f"{where}: it needs every language the recipe keeps; give identify_language "
+                                  "its languages and leave `languages` unset here")
+            model_path = spec.options.model_path or (language.model_path if language else None)
+            spec = StageSpec(spec.name, dataclasses.replace(spec.options, languages=languages, model_path=model_path))
+        resolved.append(spec)
+    return tuple(resolved)
 
 
 def _check_named_files(options, where: str, source: str) -> None:

@@ -8,6 +8,7 @@ so recipes say `en` and `zh`; Traditional and Simplified Chinese are both `zh`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -59,10 +60,23 @@ class LanguageIdentifier:
 
     def predict(self, texts: list[str], k: int = 1) -> list[list[tuple[str, float]]]:
         """The top-k (code, probability) pairs for each text, best first."""
+        return [ranked[:k] for ranked in self._ranked(texts, max(k, _CANDIDATES))]
+
+    def distributions(self, texts: list[str]) -> list[dict[str, float]]:
+        """Every label's probability for each text (merged codes summed): what a target set's share needs."""
+        return [dict(ranked) for ranked in self._ranked(texts, -1)]
+
+    def _ranked(self, texts: list[str], k: int) -> list[list[tuple[str, float]]]:
         folded = [" ".join(text.split()) for text in texts]
         # Always a list: fasttext 0.9.3's single-string path breaks under NumPy 2.
-        labels, probabilities = self._model.predict(folded, k=max(k, _CANDIDATES))
-        return [_merge(row, probs)[:k] for row, probs in zip(labels, probabilities, strict=True)]
+        labels, probabilities = self._model.predict(folded, k=k)
+        return [_merge(row, probs) for row, probs in zip(labels, probabilities, strict=True)]
+
+
+@functools.cache
+def shared_identifier(model_path: str | None = None) -> LanguageIdentifier:
+    """One identifier per model file and process: the pre-extraction check and the language stage share it."""
+    return LanguageIdentifier(model_path)
 
 
 def _merge(labels, probabilities) -> list[tuple[str, float]]:
@@ -85,7 +99,7 @@ class LanguageStep(Step):
         self._wanted = None if ALL_LANGUAGES in options.languages else frozenset(options.languages)
 
     def setup(self) -> None:
-        self._identifier = LanguageIdentifier(self.options.model_path)
+        self._identifier = shared_identifier(self.options.model_path)
 
     def judge(self, document: Document) -> Verdict:
         (ranked,) = self._identifier.predict([document.text], k=self.options.top_k)

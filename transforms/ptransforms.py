@@ -22,6 +22,7 @@ from transforms.language import LanguageOptions, LanguageStep
 from transforms.line_corrections import LineCorrectionOptions, LineCorrectionStep
 from transforms.perplexity import PerplexityOptions, PerplexityStep
 from transforms.pii import PiiOptions, PiiStep
+from transforms.prefilter_language import PrefilterOptions, PrefilterStep
 from transforms.progress import report_file_done
 from transforms.quality_classifier import ClassifierOptions, ClassifierStep
 from transforms.records import Page, Rejected
@@ -140,6 +141,13 @@ class FilterUrls(ApplyStep):
 
     def __init__(self, options: UrlFilterOptions = UrlFilterOptions()):
         super().__init__(UrlFilterStep(options))
+
+
+class SkipOtherLanguages(ApplyStep):
+    """Resiliparse plain text + lid.176 before extraction: pages confidently in other languages skip trafilatura."""
+
+    def __init__(self, options: PrefilterOptions):
+        super().__init__(PrefilterStep(options))
 
 
 class ExtractText(ApplyStep):
