@@ -1,5 +1,5 @@
 """End-to-end throughput of the corpus pipeline: pages per second on one core (plain loop) with milliseconds per
-page for each stage, Beam's overhead and scaling with DirectRunner workers, and a side-by-side run of datatrove.
+page for each stage, Beam's overhead and scaling with DirectRunner workers.
 
     python bench/pipeline.py [--recipe fineweb] [--copies 60] [--beam] [--workers 1 2]
 
