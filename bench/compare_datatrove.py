@@ -17,8 +17,8 @@ The same work on both sides:
 - set-up (imports of the steps, model and list loading, the first page through every step) is timed apart
   from the steady state on both sides, and both figures are reported.
 
-Inputs are built here, deterministically: `english` is the readable WARC fixtures of shared/data/warc copied
-until there are `--pages` HTML pages; `mix` is bench/mixed_input.py's Common-Crawl-like language mix. The ratio
+Inputs are built by bench/mixed_input.py, deterministically: `mix` is its Common-Crawl-like language mix (45%
+English, 5% real Chinese pages, the rest 80 languages), `english` its English-only pages. The ratio
 that matters is steady-state CPU time per page; agreement is the Jaccard index of the kept record ids on
 target-language pages, every difference listed with each side's reason.
 """
@@ -156,18 +156,12 @@ def _side_result(started, started_cpu, setup_done, finished, finished_cpu, pages
 
 
 def build_input(kind: str, folder: Path, shared: Path, pages: int) -> Path:
-    target = folder / kind
-    target.mkdir(parents=True)
-    if kind == "english":
-        fixtures = [p for p in sorted((shared / "warc").glob("*.warc.gz")) if "clipped" not in p.name]
-        per_copy = 39  # HTML pages in one copy of the readable fixtures
-        for copy in range(-(-pages // per_copy)):
-            for source in fixtures:
-                shutil.copyfile(source, target / f"{copy:04d}-{source.name}")
-    else:
-        import mixed_input
+    """bench/mixed_input.py's Common-Crawl-like language mix, or its English-only pages, as WARC files."""
+    import mixed_input
 
-        mixed_input.write_mixed_warcs(target, shared, pages)
+    target = folder / kind
+    made = mixed_input.english_pages(shared, pages) if kind == "english" else mixed_input.mixed_pages(shared, pages)
+    mixed_input.write_warcs(made, target, kind)
     return target
 
 
