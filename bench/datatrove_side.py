@@ -1,40 +1,25 @@
-"""datatrove's FineWeb pipeline on the same archives as ccrefine, and the comparison of the two kept sets.
+"""datatrove's FineWeb pipeline on the same archives as ccrefine, for bench/compare_datatrove.py.
 
-Used by `bench/pipeline.py --compare-datatrove`; needs the bench extra (datatrove 0.10.1, spaCy, libmagic).
-The pipeline is FineWeb's: WarcReader -> URLFilter -> Trafilatura(favour_precision) -> LanguageFilter(en, 0.65)
--> GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filter_no_terminal_punct=False) ->
-FineWebQualityFilter, with the same lid.176 model as ccrefine and trafilatura's settings made equal to ccrefine's
-(its cross-page `deduplicate` cache off: with it a page's text depends on the pages read before it).
+Needs the bench extra (datatrove 0.10.1, spaCy, libmagic). The pipeline is FineWeb's: WarcReader -> URLFilter ->
+Trafilatura(favour_precision) -> LanguageFilter(en, 0.65) -> GopherRepetitionFilter -> GopherQualityFilter ->
+C4QualityFilter(filter_no_terminal_punct=False) -> FineWebQualityFilter -> PIIFormatter, with the same lid.176
+model as ccrefine, the same URL lists, and trafilatura's settings made equal to ccrefine's (its cross-page
+`deduplicate` cache off: with it a page's text depends on the pages read before it).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-
-DATATROVE_EXTRACT_TIMEOUT_S = 1.0  # datatrove's default, FineWeb's setting
-
-
-@dataclass
-class DatatroveRun:
-    seconds: float
-    read: Counter = field(default_factory=Counter)  # record id -> copies read
-    timeouts: Counter = field(default_factory=Counter)  # record id -> copies the extractor gave up on
-    kept: set[str] = field(default_factory=set)  # ids of which at least one copy was kept
-    steps: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def documents(self) -> int:
-        return sum(self.read.values())
 
 
 def clean_id(record_id: str) -> str:
     return record_id.strip().removeprefix("<").removesuffix(">")
 
 
-def datatrove_steps() -> dict[str, object]:
+def datatrove_steps(blocklists: list[str], extract_timeout_s: float) -> dict[str, object]:
+    """The FineWeb steps, given ccrefine's URL word lists and the `domains` / `urls` files ccrefine loads too."""
     try:
         from datatrove.pipeline.extractors import Trafilatura
         from datatrove.pipeline.filters import (
@@ -45,64 +30,110 @@ def datatrove_steps() -> dict[str, object]:
             LanguageFilter,
             URLFilter,
         )
+        from datatrove.pipeline.formatters import PIIFormatter
         from datatrove.utils.lid import FT176LID
     except ImportError as exc:
         raise SystemExit(f"datatrove is not importable ({exc}): pip install -e '.[bench]'") from None
     from transforms.language import bundled_model_path
+    from transforms.url_filter import LISTS_DIR
 
     FT176LID.MODEL_URL = bundled_model_path()  # the same lid.176.ftz as ours, copied locally, no download
+    domains, urls = (Path(path).read_text(encoding="utf-8").splitlines() for path in blocklists)
+    words = {name: _words(LISTS_DIR / f"{name}.txt") for name in ("banned_words", "banned_subwords",
+                                                                  "soft_banned_words")}
     return {
-        "url": URLFilter(),
-        "extract": Trafilatura(favour_precision=True, deduplicate=False, timeout=DATATROVE_EXTRACT_TIMEOUT_S),
+        "url_filter": URLFilter(extra_domains=domains, extra_urls=urls, banned_words=words["banned_words"],
+                                banned_subwords=words["banned_subwords"],
+                                soft_banned_words=words["soft_banned_words"], use_integrated_lists=False),
+        "extract": Trafilatura(favour_precision=True, deduplicate=False, timeout=extract_timeout_s),
         "language": LanguageFilter(languages=["en"], language_threshold=0.65),
         "repetition": GopherRepetitionFilter(),
         "quality": GopherQualityFilter(),
         "c4": C4QualityFilter(filter_no_terminal_punct=False),
         "fineweb": FineWebQualityFilter(),
+        "pii": PIIFormatter(),
     }
 
 
-def run_datatrove(folder: Path) -> DatatroveRun:
-    """datatrove's pipeline in this process on one core, noting which record each extractor timeout hit."""
+def _words(path) -> list[str]:
+    """A ccrefine word list for datatrove: its Chinese entries left out, since datatrove's normalisation turns
+    them into an empty word, which matches every URL (ccrefine matches them anywhere in the URL)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#") and line.isascii()]
+
+
+def run_datatrove(folder: Path, steps: dict[str, object]):
+    """The pipeline on every archive of `folder`, after one warm-up page through every step.
+
+    Returns (outcome per record id, copies read per id, extractor timeouts per id, seconds per step in the
+    steady state, (wall, CPU) at the end of set-up, documents read)."""
+    from compare_datatrove import cpu_seconds
     from datatrove.pipeline.readers import WarcReader
     from loguru import logger
 
-    steps = datatrove_steps()
-    run = DatatroveRun(seconds=0.0, steps=steps)
-    current = {"id": ""}
+    logger.remove()  # its per-file INFO lines would be timed too
+    reader = WarcReader(str(folder), glob_pattern="*.warc.gz")
+    first = next(iter(reader.run(None, rank=0, world_size=1)))
+    _drain(steps, iter([first]))  # pays the lazy loads: LID model, spaCy tokenizers, the extractor's process
+    setup_done = (time.perf_counter(), cpu_seconds())
+    warm = {name: step.stats.time_stats.total for name, step in steps.items()}
 
-    def note_timeout(message) -> None:  # the extractor logs while the record it pulled last is still current
-        run.timeouts[current["id"]] += 1
-
-    sink = logger.add(note_timeout, level="WARNING",
-                      filter=lambda record: "Timeout while cleaning" in record["message"])
+    read, timeouts, last = Counter(), Counter(), {"id": ""}
+    logger.add(lambda message: timeouts.update([last["id"]]), level="WARNING",
+               filter=lambda record: "Timeout while cleaning" in record["message"])
 
     def tracked(documents):
         for document in documents:
-            current["id"] = clean_id(document.id)
-            run.read[current["id"]] += 1
+            last["id"] = clean_id(document.id)
+            read[last["id"]] += 1
             yield document
 
-    started = time.perf_counter()
-    data = tracked(WarcReader(str(folder), glob_pattern="*.warc.gz").run(None, rank=0, world_size=1))
+    reader = WarcReader(str(folder), glob_pattern="*.warc.gz")
+    before = time.perf_counter()
+    data = tracked(reader.run(None, rank=0, world_size=1))
+    kept = {clean_id(document.id) for document in _drain(steps, data)}
+    elapsed = time.perf_counter() - before
+    stage_seconds = {name: step.stats.time_stats.total - warm[name] for name, step in steps.items()}
+    stage_seconds = {"read and the rest": elapsed - sum(stage_seconds.values()), **stage_seconds}
+    reasons = {record_id: "kept" if record_id in kept else "dropped" for record_id in read}
+    return reasons, read, timeouts, stage_seconds, setup_done, sum(read.values())
+
+
+def _drain(steps: dict[str, object], data):
     for step in steps.values():
         data = step.run(data, rank=0, world_size=1)
-    run.kept = {clean_id(document.id) for document in data}
-    run.seconds = time.perf_counter() - started
-    logger.remove(sink)
-    return run
+    return list(data)
 
 
-def datatrove_reason(steps: dict[str, object], html: str, url: str, record_id: str) -> str:
-    """Which datatrove step drops one page, re-run step by step without a time limit."""
+def pages_by_id(folder: Path, wanted: set[str]) -> dict:
+    """ccrefine's Page for each wanted record id (the first copy), to re-run or explain a difference."""
+    from transforms.crawl import read_crawl_file
+    from transforms.records import Page
+
+    pages = {}
+    for path in sorted(folder.glob("*.warc.gz")):
+        with path.open("rb") as stream:
+            for record in read_crawl_file(stream, str(path)):
+                if isinstance(record, Page) and record.id in wanted and record.id not in pages:
+                    pages[record.id] = record
+        if len(pages) == len(wanted):
+            break
+    return pages
+
+
+def datatrove_reason(page, blocklists: list[str], extract_timeout_s: float) -> str:
+    """Which datatrove step drops one page, re-run step by step."""
     from datatrove.data import Document as DatatroveDocument
 
-    document = DatatroveDocument(text=html, id=record_id, metadata={"url": url})
+    steps = datatrove_steps(blocklists, extract_timeout_s)
+    document = DatatroveDocument(text=page.html or page.text or "", id=page.id, metadata={"url": page.url})
     for name, step in steps.items():
         if name == "extract":
             document.text = step.extract(document.text) or ""
             if not document.text:
                 return "extract.empty"
+            continue
+        if name == "pii":
             continue
         verdict = step.filter(document)
         keep, reason = verdict if isinstance(verdict, tuple) else (verdict, "")
@@ -118,19 +149,19 @@ def sniffed_type(html: str) -> str:
     return magic.from_buffer(html.encode("utf-8", "replace"), mime=True)
 
 
-def deliberate_difference(record_id: str, ours: dict[str, str], theirs: DatatroveRun, html: str | None,
-                          our_timeout_s: float) -> str:
+def deliberate_difference(record_id: str, ours: dict[str, str], theirs: dict, page) -> str:
     """Why a page is kept by one side only when that is a deliberate ccrefine behaviour, else "".
 
-    `ours` maps record ids to ccrefine's outcome (`kept`, `<stage>.<reason>`, `read.<reason>`)."""
-    if record_id in ours and record_id not in theirs.read:
+    `ours` maps record ids to ccrefine's outcome (`kept`, `<stage>.<reason>`, `read.<reason>`); `theirs` is the
+    datatrove side's result (`read`: copies read per id, `timeouts`: extractor timeouts per id)."""
+    if record_id in ours and record_id not in theirs["read"]:
         return (f"datatrove's WarcReader skips it: no WARC-Identified-Payload-Type header and libmagic sniffs "
-                f"{sniffed_type(html or '')}; ccrefine reads the HTTP Content-Type (text/html)")
+                f"{sniffed_type(page.html or '') if page else 'something else'}; ccrefine reads the HTTP "
+                "Content-Type (text/html)")
     if record_id not in ours or ours[record_id].startswith("read."):
         return (f"ccrefine's reader drops it ({ours.get(record_id, 'not an HTML page')}); "
                 "datatrove's reader keeps every HTML response")
-    copies = theirs.read[record_id]
-    if record_id not in theirs.kept and theirs.timeouts[record_id] == copies:
-        return (f"datatrove's extractor timed out on all {copies} copies (its limit: {DATATROVE_EXTRACT_TIMEOUT_S:g} s "
-                f"per page); ccrefine allows {our_timeout_s:g} s")
+    copies = theirs["read"][record_id]
+    if theirs["reasons"].get(record_id) != "kept" and theirs["timeouts"].get(record_id, 0) == copies:
+        return f"datatrove's extractor timed out on all {copies} copies"
     return ""

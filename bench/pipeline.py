@@ -1,7 +1,7 @@
 """End-to-end throughput of the corpus pipeline: pages per second on one core (plain loop) with milliseconds per
-page for each stage, Beam's overhead and scaling with DirectRunner workers, and a side-by-side run of datatrove.
+page for each stage, Beam's overhead and scaling with DirectRunner workers.
 
-    python bench/pipeline.py [--recipe fineweb] [--copies 60] [--beam] [--workers 1 2] [--compare-datatrove]
+    python bench/pipeline.py [--recipe fineweb] [--copies 60] [--beam] [--workers 1 2]
 
 The WARC fixtures in shared/data/warc (dolma, Common Crawl and warcio: 39 HTML pages in 4 readable files) are
 copied `--copies` times into a temporary folder, so every run reads real archives from disk. The plain loop calls
@@ -13,9 +13,7 @@ Each Beam figure is given with its start-up included, and without it: the start-
 same command on a one-page archive first. The load average before each timing is printed next to it, since the
 figures mean little on a busy machine.
 
---compare-datatrove runs datatrove's FineWeb pipeline (bench/datatrove_side.py) in this process on the same
-files and reports both throughputs, their ratio and how far the kept sets agree (see `compare_with_datatrove`).
-It installs nothing: `pip install -e ".[bench]"` brings datatrove, spaCy and the trafilatura it supports.
+The side-by-side comparison with datatrove is bench/compare_datatrove.py.
 """
 
 from __future__ import annotations
@@ -91,103 +89,6 @@ def plain_loop(paths: list[Path], recipe_name: str) -> tuple[int, int, float, di
     return pages, kept, elapsed, stage_seconds
 
 
-def our_reasons(paths: list[Path], recipe_name: str) -> tuple[dict[str, str], dict[str, Page]]:
-    """Per distinct record id: `kept` or `<stage>.<reason>` (`read.<reason>` for records the reader drops)."""
-    recipe = load_recipe(recipe_name)
-    steps = [spec.transform().step for spec in recipe.stages]
-    for step in steps:
-        step.setup()
-    reasons: dict[str, str] = {}
-    pages: dict[str, Page] = {}
-    for path in paths:
-        with path.open("rb") as stream:
-            for record in read_crawl_file(stream, str(path), recipe.read):
-                if record.id in reasons:
-                    continue
-                if isinstance(record, Rejected):
-                    reasons[record.id] = f"read.{record.reason}"
-                    continue
-                pages[record.id] = record
-                reasons[record.id] = "kept"
-                for step in steps:
-                    verdict = step.judge(record)
-                    if verdict.reason is not None:
-                        reasons[record.id] = f"{step.stage}.{verdict.reason}"
-                        break
-                    record = verdict.document
-    for step in steps:
-        step.teardown()
-    return reasons, pages
-
-
-def compare_with_datatrove(paths: list[Path], recipe_name: str, our_pages: int, our_seconds: float) -> None:
-    """Throughput on the same archives, and the agreement of the kept sets.
-
-    A page (a WARC-Record-ID) counts as kept by a side when that side keeps at least one of its copies.
-    Agreement is the Jaccard index of the two kept sets, |both| / |either|, after leaving out the pages whose
-    difference is a deliberate ccrefine behaviour (listed with the reason); every kept page is English to the
-    side that keeps it, so this is agreement on English pages. The other differences are listed as
-    disagreements, with each side's reason (datatrove's re-run step by step, without its time limit).
-    """
-    import datatrove_side
-
-    print(f"\n## ccrefine and datatrove on the same {len(paths)} archives ({load_average()})")
-    theirs = datatrove_side.run_datatrove(paths[0].parent)
-    print("datatrove 0.10.1: WarcReader -> URLFilter -> Trafilatura(favour_precision=True, deduplicate=False, "
-          f"timeout={datatrove_side.DATATROVE_EXTRACT_TIMEOUT_S:g} s) -> LanguageFilter(en, 0.65) -> "
-          "GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filter_no_terminal_punct=False) -> "
-          "FineWebQualityFilter; one core, in this process")
-    print(f"datatrove: {theirs.documents / theirs.seconds:.1f} pages/s ({theirs.documents} documents read in "
-          f"{theirs.seconds:.1f} s; {sum(theirs.timeouts.values())} extractor timeouts)")
-    print(f"ccrefine:  {our_pages / our_seconds:.1f} pages/s ({our_pages} HTML pages read in {our_seconds:.1f} s; "
-          f"recipe {recipe_name}, plain loop)")
-    print(f"ccrefine / datatrove: {theirs.seconds / our_seconds:.2f}x on the same archives (wall time), "
-          f"{(our_pages / our_seconds) / (theirs.documents / theirs.seconds):.2f}x in pages/s")
-
-    reasons, pages = our_reasons(paths, recipe_name)
-    extract = [s.options for s in load_recipe(recipe_name).stages if s.name == "extract_text"]
-    our_timeout_s = extract[0].timeout_s if extract else float("nan")
-    ours = {record_id for record_id, reason in reasons.items() if reason == "kept"}
-    deliberate, disagreements = {}, []
-    for record_id in sorted((ours | theirs.kept) - (ours & theirs.kept)):
-        page = pages.get(record_id)
-        why = datatrove_side.deliberate_difference(record_id, reasons, theirs, page.html if page else None,
-                                                   our_timeout_s)
-        if why:
-            deliberate[record_id] = why
-        else:
-            disagreements.append(record_id)
-    counted_ours, counted_theirs = ours - deliberate.keys(), theirs.kept - deliberate.keys()
-    both = counted_ours & counted_theirs
-    union = counted_ours | counted_theirs
-    print(f"distinct pages: {len(pages)} read by ccrefine, {len(theirs.read)} by datatrove; kept (any copy): "
-          f"{len(ours)} by ccrefine, {len(theirs.kept)} by datatrove")
-    for record_id, copies in theirs.timeouts.items():
-        outcome = "kept from another copy" if record_id in theirs.kept else "not kept"
-        print(f"  datatrove's extractor timed out on {copies} of {theirs.read[record_id]} copies of "
-              f"{_url(pages, record_id)} ({outcome}; ccrefine: {reasons.get(record_id, 'not read')})")
-    print(f"deliberate differences, not counted ({len(deliberate)}):")
-    for record_id, why in deliberate.items():
-        kept_by = "ccrefine" if record_id in ours else "datatrove"
-        print(f"  {_url(pages, record_id):60}  kept by {kept_by} only: {why}")
-    agreement = len(both) / len(union) if union else 1.0
-    print(f"kept-set agreement on English pages (Jaccard of kept record ids, deliberate differences left out): "
-          f"{agreement:.1%} ({len(both)} both, {len(counted_ours - both)} only ccrefine, "
-          f"{len(counted_theirs - both)} only datatrove)")
-    raw = len(ours & theirs.kept) / len(ours | theirs.kept) if ours | theirs.kept else 1.0
-    print(f"  (with every difference counted: {raw:.1%})")
-    print(f"disagreements ({len(disagreements)}):")
-    for record_id in disagreements:
-        page = pages[record_id]
-        theirs_reason = datatrove_side.datatrove_reason(theirs.steps, page.html or page.text or "", page.url,
-                                                        record_id)
-        print(f"  {page.url[:60]:60}  ccrefine: {reasons[record_id]:28}  datatrove: {theirs_reason}")
-
-
-def _url(pages: dict[str, Page], record_id: str) -> str:
-    return pages[record_id].url[:60] if record_id in pages else record_id
-
-
 def beam_seconds(input_glob: str, recipe_name: str, beam_flags: list[str]) -> float:
     """Wall time of `ccrefine corpus` in a child process, start-up included."""
     output = tempfile.mkdtemp(prefix="ccrefine-bench-out-")
@@ -222,8 +123,6 @@ def main() -> None:
     parser.add_argument("--beam", action="store_true", help="also time Beam's in-memory DirectRunner, 1 worker")
     parser.add_argument("--workers", type=int, nargs="*", default=[],
                         help="also time the multi-process DirectRunner with each of these worker counts")
-    parser.add_argument("--compare-datatrove", action="store_true",
-                        help="also run datatrove's equivalent pipeline on the same files (needs the bench extra)")
     args = parser.parse_args()
     paths = replicate_fixtures(args.shared, args.copies)
     try:
@@ -248,8 +147,6 @@ def run_benchmarks(args: argparse.Namespace, paths: list[Path]) -> None:
     for workers in args.workers:
         time_beam(paths, args.shared, args.recipe, pages, f"multi-processing, {workers} worker(s)",
                   ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)])
-    if args.compare_datatrove:
-        compare_with_datatrove(paths, args.recipe, pages, elapsed)
 
 
 if __name__ == "__main__":

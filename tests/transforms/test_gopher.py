@@ -51,7 +51,7 @@ def test_top_ngram_just_below_and_above():
 
 def test_spam_repeats_are_removed():
     spam = "\n".join(["best casino bonus best casino bonus best casino bonus", "click here free spins"] * 6)
-    assert decide_repetition(repetition_scores(TextUnits(spam, "en")), RepetitionOptions()) is not None
+    assert decide_repetition(repetition_scores(TextUnits(spam, "en")), RepetitionOptions()) == "duplicate_lines"
 
 
 @pytest.mark.parametrize("n_words, expected", [(49, "too_few_words"), (50, None)])
