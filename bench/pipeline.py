@@ -31,7 +31,7 @@ from pathlib import Path
 from pipelines.inputs import tagged_copy
 from pipelines.recipe import load_recipe
 from transforms.crawl import read_crawl_file
-from transforms.records import Page, Rejected
+from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ONE_PAGE_ARCHIVE = "warcio_example.warc.gz"
