@@ -9,7 +9,8 @@ A fault never ends the file: the good records before it are already out, the fau
 offset, and reading resumes at the next record boundary found after it (a gzip member, a WARC version line or
 an ARC header line). A record whose declared length is wrong (cc_net-style WET counts characters, not bytes)
 is re-read up to its real boundary, its gzip member's end or the next record header, and kept.
-Offsets are byte offsets in the file, except in a whole-file gzip stream, where they count uncompressed bytes.
+Offsets are byte offsets in the file, except in a whole-file gzip stream (and after a gzip member that holds
+several records, when the file is read again as one stream), where they count uncompressed bytes.
 
 Ids: a record keeps its WARC-Record-ID (ARC records, which have none, get a digest of URL and date); an id
 already given to an earlier document of the same file is qualified as `<id>#<offset>`, so ids are unique within
