@@ -96,11 +96,11 @@ def manifest_tokenizer(run: Path) -> Path:
     config = run / "config.yaml"
     if config.is_file():
         try:
-            manifest = Path(read_yaml(config, "run config")["train"]["data"]["manifest"])
+            tokenizer = Path(read_yaml(config, "run config")["train"]["data"]["manifest"]).parent / TOKENIZER_FILE
         except (KeyError, TypeError):  # not the config.yaml a trainer run writes: the message below says so
-            manifest = config
-        if (manifest.parent / TOKENIZER_FILE).is_file():
-            return manifest.parent / TOKENIZER_FILE
+            tokenizer = None
+        if tokenizer is not None and tokenizer.is_file():
+            return tokenizer
     raise UsageError(f"cannot find the tokenizer of {run}: its config.yaml names no manifest folder holding "
                      f"{TOKENIZER_FILE} (moved, or a relative path from another directory); pass --tokenizer")
 

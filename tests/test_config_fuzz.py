@@ -71,9 +71,10 @@ def fuzz(kind: str) -> None:
         load = load_train_config
 
     def with_aliases(text: str, levels: int, width: int, key: str) -> str:
-        anchors = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
-        anchors += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
-        return "\n".join(anchors) + f"\n{key}: *l{levels}\n" + text
+        """The billion-laughs shape under `key`: level i is a list of `width` aliases to level i - 1."""
+        items = [f"  - &l0 [{', '.join(['x'] * width)}]"]
+        items += [f"  - &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+        return f"{key}:\n" + "\n".join(items) + "\n" + text
 
     dumped = documents.map(lambda document: yaml.safe_dump(document).encode())
     inputs = st.one_of(
