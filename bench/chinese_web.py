@@ -1,9 +1,12 @@
 """Chinese web pages as they are (issue 15): what the `zh` and `fineweb2-zh` recipes keep of real Chinese
 articles and forum threads, how much constructed spam they remove, extraction quality against magic-html's
 hand-made answers, the cost of each stage per document, a Chinese quality classifier trained and judged on
-separate splits, and the same figures for datatrove's FineWeb-2-style Chinese pipeline where it can run.
+separate splits, the pre-extraction language skip's speed-up on a Common-Crawl-like language mix (Chinese 5% of
+pages) with the target pages it loses, and the same figures for datatrove's FineWeb-2-style Chinese pipeline
+where it can run.
 
     python bench/chinese_web.py [--shared ../shared/data] [--datatrove-python /path/to/venv/bin/python]
+        [--mixed-pages 1200]
 
 Real pages and spam come from bench/chinese_pages.py. Thresholds were tuned on the `tune` split and the
 spam built with seed 15; figures are given for the `report` split and for spam built with another seed (2026)
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -224,12 +228,29 @@ def _datatrove_python(option: str | None) -> str | None:
     return sys.executable if probe.returncode == 0 else None
 
 
+def _mixed_speed(shared: Path, pages: int) -> None:
+    """The zh recipe with and without its pre-extraction language skip on the Common-Crawl-like mix (Chinese 5% of
+    pages): CPU per page and the target pages lost, as bench/prefilter_language.py measures them."""
+    import prefilter_language
+    from mixed_input import mixed_pages, write_warcs
+
+    folder = Path(tempfile.mkdtemp(prefix="ccrefine-zh-mix-"))
+    try:
+        paths = write_warcs(mixed_pages(shared, pages), folder, "mixed")
+        prefilter_language.compare(f"language mix ({pages} pages)", paths,
+                                   prefilter_language.patient(load_recipe("zh")), reps=3)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--datatrove-python", help="an interpreter with datatrove[processing]==0.10.1 and spacy "
                         "(default: this one, when it has them)")
     parser.add_argument("--datatrove-worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--mixed-pages", type=int, default=1200,
+                        help="pages in the language mix for the pre-extraction skip's speed-up (0: leave it out)")
     args = parser.parse_args()
     if args.datatrove_worker:
         datatrove_worker(*args.datatrove_worker)
@@ -259,6 +280,8 @@ def main() -> None:
     print()
     _extraction_f1(extracted, real)
     _classifier(args.shared, real, tune_spam, report_spam, extracted)
+    if args.mixed_pages:
+        _mixed_speed(args.shared, args.mixed_pages)
     python = _datatrove_python(args.datatrove_python)
     if python is None:
         print("\n== datatrove: not installed here (pip install 'datatrove[processing]==0.10.1' spacy, or pass "

@@ -35,7 +35,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -255,9 +255,10 @@ def print_agreement(ours: dict, theirs: dict, folder: Path, blocklists: list[str
     print(f"\nkept-set agreement on target-language pages: **{agreement:.1%}** ({len(counted_ours & counted_theirs)} "
           f"both, {len(counted_ours - counted_theirs)} only ccrefine, {len(counted_theirs - counted_ours)} only "
           f"datatrove; {raw:.1%} with every difference counted)")
-    for record_id, why in explained.items():
-        side = "ccrefine" if record_id in kept_ours else "datatrove"
-        print(f"  deliberate, kept by {side} only: {_url(pages, record_id)}: {why}")
+    grouped = Counter(("ccrefine" if record_id in kept_ours else "datatrove", _url(pages, record_id), why)
+                      for record_id, why in explained.items())
+    for (side, url, why), records in grouped.items():
+        print(f"  deliberate, kept by {side} only ({records} record(s)): {url}: {why}")
     for record_id in disagreements:
         page = pages.get(record_id)
         their_reason = (datatrove_side.datatrove_reason(page, blocklists, EXTRACT_TIMEOUT_S) if page
