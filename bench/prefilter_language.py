@@ -33,7 +33,7 @@ from pathlib import Path
 import psutil
 from mixed_input import chinese_pages, english_pages, fixture_pages, mixed_pages, write_warcs
 
-from pipelines.recipe import Recipe, StageSpec, load_recipe
+from pipelines.recipe import Recipe, StageSpec, load_recipe, parse_recipe
 from transforms.crawl import read_crawl_file
 from transforms.language import shared_identifier
 from transforms.prefilter_language import PrefilterOptions, cheap_text, other_language, target_line_chars
@@ -56,6 +56,16 @@ class LoopRun:
     stage_s: Counter = field(default_factory=Counter)
     outcome: dict[str, str] = field(default_factory=dict)  # record id -> `kept` or `<stage>.<reason>`
     past_language: set[str] = field(default_factory=set)  # ids the language stage let through
+
+
+def with_skip(recipe: Recipe) -> Recipe:
+    """The recipe with the skip before extract_text (the English presets leave it out), resolved as a recipe would."""
+    if any(s.name == SKIP_STAGE for s in recipe.stages):
+        return recipe
+    document = recipe.resolved()
+    at = next(i for i, entry in enumerate(document["stages"]) if "extract_text" in entry)
+    document["stages"].insert(at, {SKIP_STAGE: {}})
+    return parse_recipe(document, recipe.name)
 
 
 def without_skip(recipe: Recipe) -> Recipe:
@@ -272,7 +282,7 @@ def main() -> None:
         chinese = write_warcs(chinese_pages(args.shared), folder / "zh", "chinese")
         print(f"{load_average()}; inputs under {folder}")
         for name in args.recipes:
-            recipe = patient(load_recipe(name))
+            recipe = with_skip(patient(load_recipe(name)))
             if "mixed" in args.inputs:
                 without, _ = compare(f"language mix ({args.pages} pages)", mixed, recipe, args.reps)
                 if not args.no_thresholds:

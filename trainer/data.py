@@ -29,6 +29,7 @@ import torch
 
 from pipelines.config_files import read_token_manifest
 from pipelines.errors import UsageError
+from pipelines.outputs import require_complete
 from transforms.tokenize import (
     TOKEN_DTYPES,
     ManifestError,
@@ -66,6 +67,7 @@ def load_manifest(path: str | Path, verify: str = "quick") -> dict:
     manifest), `full` also hashes them and checks offsets and EOD (transforms.tokenize.verify_manifest)."""
     path = Path(path)
     manifest = read_token_manifest(path, "data.manifest")
+    require_complete(str(path.parent), "data.manifest's folder")  # a killed `ccrefine tokenize` is never trained on
     if verify == "full":
         try:
             return verify_manifest(path)

@@ -70,8 +70,7 @@ def test_stats_add_up_exactly(corpus_run):
     stats = json.loads((corpus_run / "stats.json").read_text())
     assert stats["problems"] == []
     stages = {row["stage"]: row for row in stats["stages"]}
-    assert list(stages) == ["read", "url_filter", "prefilter_language", "extract", "language", "repetition", "quality",
-                            "lines", "pii"]
+    assert list(stages) == ["read", "url_filter", "extract", "language", "repetition", "quality", "lines", "pii"]
     assert stages["read"]["files"] == 9
     assert stages["read"]["in"] == 99 + 22  # every record of the 8 fixtures and the 22 of the sample
     assert stages["read"]["dropped"]["errors.truncated"] == 1 and stages["read"]["dropped"]["revisit"] == 1

@@ -13,9 +13,9 @@ def test_presets_load_and_resolve():
     recipe = load_recipe("refinedweb")
     resolved = recipe.resolved()
     assert [next(iter(s)) for s in resolved["stages"]] == [
-        "filter_urls", "prefilter_language", "extract_text", "identify_language", "filter_repetition",
+        "filter_urls", "extract_text", "identify_language", "filter_repetition",
         "filter_quality", "correct_lines", "redact_pii"]
-    assert resolved["stages"][3]["identify_language"]["threshold"] == 0.65
+    assert resolved["stages"][2]["identify_language"]["threshold"] == 0.65
     assert load_recipe("zh").stages[3].options.languages == ("zh",)
 
 

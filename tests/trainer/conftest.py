@@ -23,6 +23,7 @@ import pytest
 import torch
 import yaml
 
+from pipelines.outputs import write_success
 from transforms.tokenize import build_manifest, cut_into_shards, write_token_shard
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +77,7 @@ def write_shards(folder: Path, sources: dict[str, dict[str, Any]], max_tokens: i
     manifest = build_manifest(records, described, {}, settings)
     path = folder / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2))
+    write_success(str(folder), path.name)
     return path
 
 

@@ -189,3 +189,9 @@ def test_a_token_outside_the_vocabulary_is_an_error(damaged):
 def test_a_missing_manifest_names_the_fix(tmp_path):
     with pytest.raises(UsageError, match="ccrefine tokenize"):
         load_manifest(tmp_path / "manifest.json")
+
+
+def test_an_unfinished_tokenize_output_is_refused(damaged):
+    (damaged.parent / "_SUCCESS").unlink()  # what a killed `ccrefine tokenize` leaves: no completion marker
+    with pytest.raises(UsageError, match="not a complete ccrefine output"):
+        load_manifest(damaged)
