@@ -40,23 +40,9 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "bench"))
+from measure import cpu_seconds, load_average, spread  # noqa: E402
+
 EXTRACT_TIMEOUT_S = 5.0  # both sides; datatrove's default of 1 s loses pages to load on a busy machine
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its children, live or finished."""
-    import psutil
-
-    process = psutil.Process()
-    own = process.cpu_times()
-    total = own.user + own.system + own.children_user + own.children_system
-    for child in process.children(recursive=True):
-        try:
-            times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def url_list_files(folder: Path) -> list[str]:
@@ -175,15 +161,6 @@ def run_side(side: str, folder: Path, recipe: str, blocklists: list[str]) -> dic
         if done.returncode:
             raise SystemExit(f"the {side} side failed:\n{done.stderr[-4000:]}")
         return json.loads(Path(out.name).read_text())
-
-
-def spread(values: list[float], digits: int = 1) -> str:
-    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
 def compare(kind: str, folder: Path, recipe: str, blocklists: list[str], reps: int) -> None:

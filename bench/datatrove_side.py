@@ -67,9 +67,9 @@ def run_datatrove(folder: Path, steps: dict[str, object]):
 
     Returns (outcome per record id, copies read per id, extractor timeouts per id, seconds per step in the
     steady state, (wall, CPU) at the end of set-up, documents read)."""
-    from compare_datatrove import cpu_seconds
     from datatrove.pipeline.readers import WarcReader
     from loguru import logger
+    from measure import cpu_seconds
 
     logger.remove()  # its per-file INFO lines would be timed too
     reader = WarcReader(str(folder), glob_pattern="*.warc.gz")

@@ -28,6 +28,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from measure import load_average
+
 from pipelines.inputs import tagged_copy
 from pipelines.recipe import load_recipe
 from transforms.crawl import read_crawl_file
@@ -51,11 +53,6 @@ def replicate_fixtures(shared: Path, copies: int) -> list[Path]:
 def fixture_archives(shared: Path) -> list[Path]:
     # resiliparse_clipped holds no complete page, and datatrove's reader stops with an EOFError on it.
     return [p for p in sorted((shared / "warc").glob("*.warc.gz")) if "clipped" not in p.name]
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min, {os.cpu_count()} cores)"
 
 
 def plain_loop(paths: list[Path], recipe_name: str) -> tuple[int, int, float, dict[str, float]]:

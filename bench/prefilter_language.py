@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import shutil
 import statistics
 import tempfile
@@ -30,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
+from measure import cpu_seconds, load_average, spread
 from mixed_input import chinese_pages, english_pages, fixture_pages, mixed_pages, write_warcs
 
 from pipelines.recipe import Recipe, StageSpec, load_recipe, parse_recipe
@@ -81,18 +80,6 @@ def patient(recipe: Recipe) -> Recipe:
     return dataclasses.replace(recipe, stages=stages)
 
 
-def cpu_seconds() -> float:
-    """User + system CPU of this process and its live children (the trafilatura extraction process)."""
-    me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def read_pages(paths: list[Path], recipe: Recipe):
     for path in paths:
         with path.open("rb") as stream:
@@ -134,15 +121,6 @@ def run_loop(paths: list[Path], recipe: Recipe) -> LoopRun:
     for step in steps:
         step.teardown()
     return run
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
-
-
-def spread(values: list[float]) -> str:
-    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
 
 def compare(label: str, paths: list[Path], recipe: Recipe, reps: int) -> tuple[LoopRun, LoopRun]:

@@ -21,7 +21,6 @@ A ZeRO stage 0 checkpoint holds the whole optimizer and loads with any number of
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from typing import Any
 import torch.distributed as dist
 
 from pipelines.errors import UsageError
+from transforms.tokenize import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +100,8 @@ def file_records(path: Path) -> dict[str, list]:
     """{relative path: [size, sha256]} of every file of a checkpoint folder but the manifest itself."""
     records = {}
     for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != STATE_FILE):
-        records[file.relative_to(path).as_posix()] = [file.stat().st_size, _sha256(file)]
+        records[file.relative_to(path).as_posix()] = [file.stat().st_size, file_sha256(file)]
     return records
-
-
-def _sha256(file: Path) -> str:
-    with file.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def damage(checkpoint: Checkpoint) -> str | None:
@@ -121,7 +116,7 @@ def damage(checkpoint: Checkpoint) -> str | None:
             return f"{name} is missing"
         if file.stat().st_size != size:
             return f"{name} is {file.stat().st_size} bytes, {size} were written"
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             return f"{name} does not match the sha256 recorded when it was written"
     return None
 
