@@ -63,7 +63,7 @@ def main() -> None:
     timings = {}
     start = time.perf_counter()
     for name, recipe in (("raw", "raw"), ("language", "multilingual"), ("quality", "refinedweb")):
-        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe, "--shards", "1",
+        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe,
                          *IN_MEMORY]) == 0
     assert ccrefine(["dedup", "--input", str(root / "quality"), "--output", str(root / "dedup"), "--shards", "1",
                      *IN_MEMORY]) == 0

@@ -25,7 +25,7 @@ def stages(sample_warc, shared_data, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("stages")
     inputs = ["--input", str(sample_warc), "--input", str(shared_data / "warc" / "dolma_sample-*.warc.gz")]
     for name, recipe in (("raw", "raw"), ("language", "multilingual"), ("quality", "refinedweb")):
-        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe, "--shards", "1",
+        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe,
                          *IN_MEMORY]) == 0
     assert ccrefine(["dedup", "--input", str(root / "quality"), "--output", str(root / "dedup"), "--shards", "1",
                      *IN_MEMORY]) == 0

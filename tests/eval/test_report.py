@@ -23,7 +23,7 @@ SECTIONS = ("funnel", "languages", "lengths", "scores", "domains", "dedup", "exa
 def run_dir(shared_data, sample_warc, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("report") / "run"
     assert main(["corpus", "--input", str(sample_warc), "--input", str(shared_data / "warc" / "*.gz"),
-                 "--output", str(output), "--shards", "1", "--direct_running_mode", "in_memory"]) == 0
+                 "--output", str(output), "--direct_running_mode", "in_memory"]) == 0
     dedup = output.parent / "refined"
     assert main(["dedup", "--input", str(output), "--output", str(dedup), "--shards", "1",
                  "--direct_running_mode", "in_memory"]) == 0

@@ -166,7 +166,7 @@ def test_corpus_on_real_chinese_pages_and_constructed_spam(recipe, pages, shared
     _write_warc(warc, articles + spam)
     output = tmp_path / recipe
     assert main(["corpus", "--input", str(warc), "--output", str(output), "--recipe", recipe,
-                 "--shards", "1", "--direct_running_mode", "in_memory"]) == 0
+                 "--direct_running_mode", "in_memory"]) == 0
     kept = ds.dataset(output / "documents", format="parquet", partitioning="hive").to_table().to_pylist()
     kept_urls = {row["url"] for row in kept}
     assert all(row["lang"] == "zh" for row in kept)
