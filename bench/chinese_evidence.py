@@ -14,8 +14,8 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from pipelines.recipe import load_recipe
-from transforms.records import Document
+from ccrefine.pipelines.recipe import load_recipe
+from ccrefine.transforms.records import Document
 
 FILTER_STAGES = ("filter_repetition", "filter_quality", "correct_lines")
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from transforms.decode import decode_html
+from ccrefine.transforms.read.decode import decode_html
 
 ZH_HTML = ("zh", "html")
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)

@@ -29,10 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ccrefine.pipelines.recipe import load_recipe  # noqa: E402
+from ccrefine.transforms.records import Page  # noqa: E402
 from chinese_pages import ZhPage, real_pages, spam_pages  # noqa: E402
-
-from pipelines.recipe import load_recipe  # noqa: E402
-from transforms.records import Page  # noqa: E402
 
 RECIPES = ("zh", "fineweb2-zh")
 REPORT_SPAM_SEED = 2026
@@ -132,8 +131,7 @@ def _extraction_f1(outcomes_text: dict[str, str], real: list[ZhPage]) -> None:
 def _classifier(shared: Path, real: list[ZhPage], tune_spam, report_spam, extracted: dict[str, str]) -> None:
     """Train a zh classifier on the tune split; score the report split's articles and spam."""
     import trafilatura
-
-    from transforms.quality_classifier import ClassifierOptions, ClassifierStep, train_classifier
+    from ccrefine.transforms.filters.quality_classifier import ClassifierOptions, ClassifierStep, train_classifier
 
     text = shared / "text"
     positives = [p.answer for p in real if p.answer and p.split == "tune" and p.kind == "article"]

@@ -258,8 +258,7 @@ def prepare(case: Case, scratch: Path) -> list[str]:
 def _write_good_manifest(scratch: Path) -> None:
     """A valid token-shard folder (written as `ccrefine tokenize` writes it), so that only the DeepSpeed file is bad."""
     import numpy as np
-
-    from transforms.tokenize import build_manifest, write_token_shard
+    from ccrefine.transforms.tokens.tokenize import build_manifest, write_token_shard
 
     documents = [np.append(4 + np.arange(40) % 60, 2).astype(np.uint16) for _ in range(50)]
     shards = []
@@ -276,11 +275,12 @@ def _write_good_manifest(scratch: Path) -> None:
 def run_case(case: Case) -> dict:
     with tempfile.TemporaryDirectory(prefix="cli-fault-") as folder:
         arguments = prepare(case, Path(folder))
-        environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+        environment = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(Path(folder) / "stderr.txt", "w+") as stderr, open(os.devnull, "w") as devnull:
-            process = subprocess.Popen(  # python -m pipelines.cli is what the `ccrefine` entry point runs
-                [sys.executable, "-m", "pipelines.cli", *arguments], cwd=folder, env=environment, stdout=devnull,
-                stderr=stderr, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT,) * 2))
+            process = subprocess.Popen(  # python -m ccrefine.pipelines.cli is what the `ccrefine` entry point runs
+                [sys.executable, "-m", "ccrefine.pipelines.cli", *arguments], cwd=folder, env=environment,
+                stdout=devnull, stderr=stderr,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT,) * 2))
             _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak RSS
             process.returncode = os.waitstatus_to_exitcode(status)
             stderr.seek(0)

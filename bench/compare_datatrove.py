@@ -61,10 +61,9 @@ def url_list_files(folder: Path) -> list[str]:
 def run_ccrefine(folder: Path, recipe_name: str, blocklists: list[str]) -> dict:
     started, started_cpu = time.perf_counter(), cpu_seconds()
     import yaml
-
-    from pipelines.recipe import PRESETS_DIR, parse_recipe
-    from transforms.crawl import read_crawl_file
-    from transforms.records import Page, Rejected
+    from ccrefine.pipelines.recipe import PRESETS_DIR, parse_recipe
+    from ccrefine.transforms.read.crawl import read_crawl_file
+    from ccrefine.transforms.records import Page, Rejected
 
     document = yaml.safe_load((PRESETS_DIR / f"{recipe_name}.yaml").read_text(encoding="utf-8"))
     for entry in document["stages"]:
@@ -155,9 +154,7 @@ def run_side(side: str, folder: Path, recipe: str, blocklists: list[str]) -> dic
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, __file__, "--side", side, "--folder", str(folder), "--recipe", recipe,
                    "--json", out.name, "--blocklists", *blocklists]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY),
-                                                                        os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"the {side} side failed:\n{done.stderr[-4000:]}")
         return json.loads(Path(out.name).read_text())

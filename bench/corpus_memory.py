@@ -134,7 +134,7 @@ def main() -> None:
         for path in files:
             (selection / path.name).symlink_to(path)
         output = args.work / f"out-{label}"
-        command = [sys.executable, "-m", "pipelines.cli", "corpus", "--input", str(selection / "*.warc.gz"),
+        command = [sys.executable, "-m", "ccrefine.pipelines.cli", "corpus", "--input", str(selection / "*.warc.gz"),
                    "--output", str(output), "--overwrite"]
         if args.workers:
             command += ["--direct_num_workers", str(args.workers)]

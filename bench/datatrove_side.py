@@ -34,8 +34,8 @@ def datatrove_steps(blocklists: list[str], extract_timeout_s: float) -> dict[str
         from datatrove.utils.lid import FT176LID
     except ImportError as exc:
         raise SystemExit(f"datatrove is not importable ({exc}): pip install -e '.[bench]'") from None
-    from transforms.language import bundled_model_path
-    from transforms.url_filter import LISTS_DIR
+    from ccrefine.transforms.filters.language import bundled_model_path
+    from ccrefine.transforms.filters.url_filter import LISTS_DIR
 
     FT176LID.MODEL_URL = bundled_model_path()  # the same lid.176.ftz as ours, copied locally, no download
     domains, urls = (Path(path).read_text(encoding="utf-8").splitlines() for path in blocklists)
@@ -107,8 +107,8 @@ def _drain(steps: dict[str, object], data):
 
 def pages_by_id(folder: Path, wanted: set[str]) -> dict:
     """ccrefine's Page for each wanted record id (the first copy), to re-run or explain a difference."""
-    from transforms.crawl import read_crawl_file
-    from transforms.records import Page
+    from ccrefine.transforms.read.crawl import read_crawl_file
+    from ccrefine.transforms.records import Page
 
     pages = {}
     for path in sorted(folder.glob("*.warc.gz")):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from transforms.dedup_minhash import shingle_tokens
+from ccrefine.transforms.dedup.minhash import shingle_tokens
 
 TEXT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "text"
 ENGLISH = ["en_ewt_web.dev.txt", "en_ewt_web.test.txt", "en_pud_news_wiki.txt", "wikitext2.valid.tokens.txt",

@@ -21,18 +21,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dedup_corpus import EDITS, edit, english_words, true_jaccard  # noqa: E402
-
-from transforms.connected_components import components_by_union_find, components_in_memory  # noqa: E402
-from transforms.dedup_minhash import PRESETS, MinHasher, MinHashOptions, bucket_edges, bucket_records  # noqa: E402
-from transforms.dedup_substrings import (  # noqa: E402
+from ccrefine.transforms.dedup.connected_components import components_by_union_find, components_in_memory  # noqa: E402
+from ccrefine.transforms.dedup.minhash import PRESETS, MinHasher, MinHashOptions, bucket_edges, bucket_records  # noqa: E402
+from ccrefine.transforms.dedup.substrings import (  # noqa: E402
     SubstringOptions,
     later_copies_by_suffix_array,
     later_copies_hashed,
     removed_token_mask,
 )
+from dedup_corpus import EDITS, edit, english_words, true_jaccard  # noqa: E402
 
 BINS = [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0001]
 

@@ -18,11 +18,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ccrefine.transforms.dedup.sources import read_documents, write_documents_file  # noqa: E402
 from dedup_scale import make_corpus, run_pipeline  # noqa: E402
-
-from transforms.dedup_sources import read_documents, write_documents_file  # noqa: E402
 
 
 def kept_rows(output: Path) -> list[tuple[str, str]]:

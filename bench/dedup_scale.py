@@ -23,16 +23,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ccrefine.transforms.dedup.minhash import SCHEME, MinHasher, MinHashOptions, shingle_hash32, shingle_tokens  # noqa: E402
+from ccrefine.transforms.dedup.sources import write_documents_file  # noqa: E402
+from ccrefine.transforms.records import Document  # noqa: E402
 from dedup_corpus import EDITS, edit, english_lines, english_words, synthetic_document  # noqa: E402
 
-from transforms.dedup_minhash import SCHEME, MinHasher, MinHashOptions, shingle_hash32, shingle_tokens  # noqa: E402
-from transforms.dedup_sources import write_documents_file  # noqa: E402
-from transforms.records import Document  # noqa: E402
-
 RUN_DEDUP = (
-    "import sys; from pipelines.dedup import parser_with_dedup_command; "
+    "import sys; from ccrefine.pipelines.dedup import parser_with_dedup_command; "
     "args, beam_args = parser_with_dedup_command().parse_known_args(sys.argv[1:]); "
     "sys.exit(args.handler(args, beam_args))"
 )

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.metrics import monitoring_infos
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipelines.dedup import DedupSettings, build_dedup  # noqa: E402
-from pipelines.options import beam_options  # noqa: E402
-from pipelines.tokenize import match_files  # noqa: E402
+from ccrefine.pipelines.dedup import DedupSettings, build_dedup  # noqa: E402
+from ccrefine.pipelines.options import beam_options  # noqa: E402
+from ccrefine.pipelines.tokenize import match_files  # noqa: E402
 
 
 def shuffle_inputs(proto) -> dict[str, str]:

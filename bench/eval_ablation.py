@@ -16,18 +16,14 @@ At real scale run the same `ccrefine ablate` command with --config (a real model
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from eval.commands import register  # noqa: E402
-from pipelines.cli import main as ccrefine  # noqa: E402
-from pipelines.sample import write_sample_warc  # noqa: E402
+from ccrefine.eval.commands import register  # noqa: E402
+from ccrefine.pipelines.cli import main as ccrefine  # noqa: E402
+from ccrefine.pipelines.sample import write_sample_warc  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]

@@ -15,17 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from transforms.c4_fineweb import C4Step, FineWebStep
-from transforms.crawl import read_crawl_file
-from transforms.extract import ExtractionStep
-from transforms.gopher import QualityStep, RepetitionStep
-from transforms.language import LanguageStep
-from transforms.line_corrections import LineCorrectionStep
-from transforms.perplexity import PerplexityOptions, PerplexityStep, train_kenlm
-from transforms.pii import PiiStep
-from transforms.quality_classifier import ClassifierOptions, ClassifierStep, train_classifier
-from transforms.records import Document, Page
-from transforms.url_filter import UrlFilterOptions, UrlFilterStep
+from ccrefine.transforms.filters.c4_fineweb import C4Step, FineWebStep
+from ccrefine.transforms.filters.gopher import QualityStep, RepetitionStep
+from ccrefine.transforms.filters.language import LanguageStep
+from ccrefine.transforms.filters.line_corrections import LineCorrectionStep
+from ccrefine.transforms.filters.perplexity import PerplexityOptions, PerplexityStep, train_kenlm
+from ccrefine.transforms.filters.pii import PiiStep
+from ccrefine.transforms.filters.quality_classifier import ClassifierOptions, ClassifierStep, train_classifier
+from ccrefine.transforms.filters.url_filter import UrlFilterOptions, UrlFilterStep
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.read.extract import ExtractionStep
+from ccrefine.transforms.records import Document, Page
 
 
 def english_pages(shared: Path) -> list[Page]:

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from transforms.language import LanguageIdentifier
+from ccrefine.transforms.filters.language import LanguageIdentifier
 
 CLD2_ALIASES = {"iw": "he", "jw": "jv"}
 

@@ -32,11 +32,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import lxml.html
+from ccrefine.transforms.records import Page
 from filters import english_pages as fixture_pages  # the real HTML pages of shared/data/warc, decoded
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
-
-from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ENGLISH_SHARE, CHINESE_SHARE = 0.45, 0.05

@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from model.decoder import Decoder, lm_loss  # noqa: E402
-from model.flops import count_parameters, flops_per_token, mfu, peak_flops  # noqa: E402
-from model.presets import FAMILIES, SIZES, get_preset  # noqa: E402
+from ccrefine.model.decoder import Decoder, lm_loss  # noqa: E402
+from ccrefine.model.flops import count_parameters, flops_per_token, mfu, peak_flops  # noqa: E402
+from ccrefine.model.presets import FAMILIES, SIZES, get_preset  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 

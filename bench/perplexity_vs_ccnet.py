@@ -17,8 +17,7 @@ from pathlib import Path
 
 import kenlm
 import numpy as np
-
-from transforms.perplexity import document_perplexity, train_kenlm
+from ccrefine.transforms.filters.perplexity import document_perplexity, train_kenlm
 
 REFERENCE = ("en_ewt_web.dev.txt", "en_ewt_web.test.txt", "en_pud_news_wiki.txt", "wikitext2.valid.tokens.txt")
 

@@ -19,7 +19,6 @@ The side-by-side comparison with datatrove is bench/compare_datatrove.py.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -28,12 +27,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from ccrefine.pipelines.inputs import tagged_copy
+from ccrefine.pipelines.recipe import load_recipe
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.records import Page
 from measure import load_average
-
-from pipelines.inputs import tagged_copy
-from pipelines.recipe import load_recipe
-from transforms.crawl import read_crawl_file
-from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ONE_PAGE_ARCHIVE = "warcio_example.warc.gz"
@@ -89,11 +87,10 @@ def plain_loop(paths: list[Path], recipe_name: str) -> tuple[int, int, float, di
 def beam_seconds(input_glob: str, recipe_name: str, beam_flags: list[str]) -> float:
     """Wall time of `ccrefine corpus` in a child process, start-up included."""
     output = tempfile.mkdtemp(prefix="ccrefine-bench-out-")
-    command = [sys.executable, "-m", "pipelines.cli", "corpus", "--input", input_glob, "--output", output,
+    command = [sys.executable, "-m", "ccrefine.pipelines.cli", "corpus", "--input", input_glob, "--output", output,
                "--recipe", recipe_name, *beam_flags]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPOSITORY, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     shutil.rmtree(output, ignore_errors=True)
     if done.returncode:

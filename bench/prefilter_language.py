@@ -29,14 +29,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccrefine.pipelines.recipe import Recipe, StageSpec, load_recipe, parse_recipe
+from ccrefine.transforms.filters.language import shared_identifier
+from ccrefine.transforms.filters.prefilter_language import (
+    PrefilterOptions,
+    cheap_text,
+    other_language,
+    target_line_chars,
+)
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.records import Page
 from measure import cpu_seconds, load_average, spread
 from mixed_input import chinese_pages, english_pages, fixture_pages, mixed_pages, write_warcs
-
-from pipelines.recipe import Recipe, StageSpec, load_recipe, parse_recipe
-from transforms.crawl import read_crawl_file
-from transforms.language import shared_identifier
-from transforms.prefilter_language import PrefilterOptions, cheap_text, other_language, target_line_chars
-from transforms.records import Page
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SKIP_STAGE = "prefilter_language"
@@ -214,9 +218,8 @@ def plain_text_cost(shared: Path) -> None:
     """CPU ms per page of the cheap extractors considered, against trafilatura, on the real fixture pages and every
     real Chinese page (decoded as the reader decodes them)."""
     import lxml.html
+    from ccrefine.transforms.read.decode import charset_from_meta
     from trafilatura import extract
-
-    from transforms.decode import charset_from_meta
 
     pages = [page.html for page in fixture_pages(shared)]
     pages += [p.payload.decode(charset_from_meta(p.payload) or "utf-8", "replace") for p in chinese_pages(shared)]

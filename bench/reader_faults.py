@@ -24,7 +24,6 @@ import brotli
 import zstandard
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from tests.transforms.reader_archives import (  # noqa: E402
     CHINESE,
@@ -42,8 +41,8 @@ from tests.transforms.reader_archives import (  # noqa: E402
 CHILD = r"""
 import io, json, re, sys
 from collections import Counter
-from transforms.crawl import read_crawl_file
-from transforms.records import Page
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.records import Page
 expected = json.load(open(sys.argv[2]))
 with open(sys.argv[1], "rb") as stream:
     items = list(read_crawl_file(stream, sys.argv[1]))

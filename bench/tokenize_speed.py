@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipelines.tokenize import parser_with_tokenize_commands
-from transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from transforms.tokenize import DocumentTokenizer
+from ccrefine.pipelines.tokenize import parser_with_tokenize_commands
+from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
+from ccrefine.transforms.tokens.tokenize import DocumentTokenizer
 
 TRAINING_FILES = {
     "en": ["en_ewt_web.dev.txt", "en_ewt_web.test.txt", "wikitext2.valid.tokens.txt", "wikitext2.test.tokens.txt",

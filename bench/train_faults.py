@@ -1,5 +1,5 @@
-"""Trainer fault table (issue 17): each fault reproduced on `python -m trainer.cli train` as a user runs it (a real
-process, real DeepSpeed on CPU with gloo, a tiny llama on random-token shards), with what came out: exit code,
+"""Trainer fault table (issue 17): each fault reproduced on `python -m ccrefine.trainer.cli train` as a user runs it
+(a real process, real DeepSpeed on CPU with gloo, a tiny llama on random-token shards), with what came out: exit code,
 the checkpoints left, the state lost and the exact message.
 
     python bench/train_faults.py [--output /tmp/train_faults] [--only sigterm,truncated]
@@ -26,10 +26,10 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ccrefine.trainer.checkpoints import complete_checkpoints  # noqa: E402
+from ccrefine.trainer.extensions import SHM_COMM_OP, extensions_folder  # noqa: E402
+
 from bench.train_speed import random_shards  # noqa: E402
-from trainer.checkpoints import complete_checkpoints  # noqa: E402
-from trainer.extensions import SHM_COMM_OP, extensions_folder  # noqa: E402
 
 HANG_GUARD_S = 1800  # a run that hangs is a failed row, not a stuck script
 
@@ -60,14 +60,13 @@ def config(folder: Path, manifest: Path, name: str, **sections) -> Path:
 
 
 def environment(folder: Path) -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(folder / "cache"),
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(folder / "cache")}
     env.pop("TORCH_EXTENSIONS_DIR", None)
     return env
 
 
 def start(folder: Path, args: list[str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "trainer.cli", "train", *args]
+    command = [sys.executable, "-m", "ccrefine.trainer.cli", "train", *args]
     return subprocess.Popen(command, cwd=REPO, env=environment(folder), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

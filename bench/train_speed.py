@@ -15,20 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from model.flops import count_parameters  # noqa: E402
-from trainer.config import config_from_dict  # noqa: E402
-from trainer.engine import launch_placement  # noqa: E402
-from trainer.run import Trainer  # noqa: E402
-from transforms.tokenize import build_manifest, write_token_shard  # noqa: E402
+from ccrefine.model.flops import count_parameters  # noqa: E402
+from ccrefine.trainer.config import config_from_dict  # noqa: E402
+from ccrefine.trainer.engine import launch_placement  # noqa: E402
+from ccrefine.trainer.run import Trainer  # noqa: E402
+from ccrefine.transforms.tokens.tokenize import build_manifest, write_token_shard  # noqa: E402
 
 EOD = 2
 

@@ -1,7 +1,7 @@
-"""How closely `transforms.word_tokens` reproduces spaCy's blank English tokenizer, and what that does to the
+"""How closely `transforms.text.word_tokens` reproduces spaCy's blank English tokenizer, and what that does to the
 FineWeb-counting filters, on real text.
 
-    PYTHONPATH=. python bench/word_tokens_vs_spacy.py [--shared ../shared/data]
+    python bench/word_tokens_vs_spacy.py [--shared ../shared/data]
 
 Run it where spaCy 3.8 and datatrove 0.10.1 are importable (the bench extra); it installs nothing. Documents: the
 main text of every HTML page in the WARC fixtures (trafilatura, ccrefine's settings, this interpreter's version)
@@ -28,20 +28,26 @@ import random
 import time
 from pathlib import Path
 
-from transforms import fineweb_counting
-from transforms.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
-from transforms.gopher import STOP_WORDS, QualityOptions, QualityStep, RepetitionOptions, RepetitionStep
-from transforms.records import Document, Page
-from transforms.text_units import TextUnits
-from transforms.word_token_exceptions import EXCEPTIONS
-from transforms.word_tokens import sentence_count, word_tokens
+from ccrefine.transforms.filters import fineweb_counting
+from ccrefine.transforms.filters.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
+from ccrefine.transforms.filters.gopher import (
+    STOP_WORDS,
+    QualityOptions,
+    QualityStep,
+    RepetitionOptions,
+    RepetitionStep,
+)
+from ccrefine.transforms.records import Document, Page
+from ccrefine.transforms.text.units import TextUnits
+from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
+from ccrefine.transforms.text.word_tokens import sentence_count, word_tokens
 
 BLOCK_LINES = 100
 
 
 def documents(shared: Path) -> list[tuple[str, str]]:
-    from transforms.crawl import read_crawl_file
-    from transforms.extract import ExtractOptions, extract_main_text
+    from ccrefine.transforms.read.crawl import read_crawl_file
+    from ccrefine.transforms.read.extract import ExtractOptions, extract_main_text
 
     found, seen = [], set()
     for archive in sorted((shared / "warc").glob("*.gz")):

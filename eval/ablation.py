@@ -24,16 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
-from eval.checkpoints import load_for_eval
-from eval.perplexity import EvalDocument, score_documents, text_documents, text_file_sources
-from eval.svg_chart import grouped_bar_chart
-from eval.tables import markdown_table
-from pipelines.config_files import read_yaml
-from pipelines.errors import UsageError
-from trainer.checkpoints import latest_checkpoint
-from trainer.config import apply_overrides, config_from_dict
-from transforms.tokenize import (
+from ccrefine.eval.checkpoints import load_for_eval
+from ccrefine.eval.perplexity import EvalDocument, score_documents, text_documents, text_file_sources
+from ccrefine.eval.svg_chart import grouped_bar_chart
+from ccrefine.eval.tables import markdown_table
+from ccrefine.pipelines.config_files import read_yaml
+from ccrefine.trainer.checkpoints import latest_checkpoint
+from ccrefine.trainer.config import apply_overrides, config_from_dict
+from ccrefine.transforms.tokens.tokenize import (
     DocumentTokenizer,
     LanguageSample,
     TokenizerError,
@@ -41,6 +39,8 @@ from transforms.tokenize import (
     train_tokenizer,
     training_sentences,
 )
+
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def tokenizer_path(settings: AblationSettings) -> Path:
 
 def train_shared_tokenizer(settings: AblationSettings, threads: int) -> Path:
     """A tokenizer trained on an equal share of characters drawn from every stage; kept when it exists."""
-    from pipelines.tokenize import match_files, sample_documents
+    from ccrefine.pipelines.tokenize import match_files, sample_documents
 
     path = tokenizer_path(settings)
     if path.is_file():
@@ -134,8 +134,8 @@ def train_shared_tokenizer(settings: AblationSettings, threads: int) -> Path:
 
 def tokenize_stages(settings: AblationSettings, tokenizer: Path, beam_args: list[str]) -> dict[str, dict]:
     """Each stage's token shards (kept when its manifest exists); returns the manifests by stage."""
-    from pipelines.options import beam_options
-    from pipelines.tokenize import Source, TokenizeSettings, run_tokenize
+    from ccrefine.pipelines.options import beam_options
+    from ccrefine.pipelines.tokenize import Source, TokenizeSettings, run_tokenize
 
     manifests = {}
     for stage in settings.stages:
@@ -190,8 +190,8 @@ def prepare(settings: AblationSettings, beam_args: list[str]) -> int:
 
 def train_stages(settings: AblationSettings) -> None:
     """Train every stage (or the --only ones) that has not reached its steps; an interrupted one resumes."""
-    from trainer.config import load_train_config
-    from trainer.run import train
+    from ccrefine.trainer.config import load_train_config
+    from ccrefine.trainer.run import train
 
     names = settings.only or tuple(stage.name for stage in settings.stages)
     for stage in settings.stages:
@@ -236,7 +236,7 @@ def evaluate_stage(settings: AblationSettings, stage: Stage, references: list[Ev
            "train_loss": last_train_loss(folder / "run"), "seed": config.get("train", {}).get("seed", 0),
            "reference": reference, "tasks": {}}
     if settings.tasks:
-        from eval.harness import CcrefineLM, evaluate_tasks, main_metrics
+        from ccrefine.eval.harness import CcrefineLM, evaluate_tasks, main_metrics
 
         results = evaluate_tasks(CcrefineLM(loaded, batch_size=settings.batch_size), settings.tasks, manager)
         row["tasks"] = main_metrics(results)
@@ -249,7 +249,7 @@ def report(settings: AblationSettings) -> dict:
     references = text_documents(files, DocumentTokenizer(tokenizer_path(settings).read_bytes()))
     manager = None
     if settings.tasks:
-        from eval.harness import task_manager
+        from ccrefine.eval.harness import task_manager
 
         manager = task_manager(settings.tasks, settings.include_paths)
     rows = [evaluate_stage(settings, stage, references, manager) for stage in settings.stages]

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from ccrefine.model import Decoder, ModelConfig
+from ccrefine.model.decoder import CONFIG_FILE, WEIGHTS_FILE
+from ccrefine.pipelines.config_files import read_yaml
+from ccrefine.trainer.checkpoints import STATE_FILE, latest_checkpoint
+from ccrefine.transforms.tokens.tokenize import DocumentTokenizer
 
-from model import Decoder, ModelConfig
-from model.decoder import CONFIG_FILE, WEIGHTS_FILE
-from pipelines.config_files import read_yaml
-from pipelines.errors import UsageError
-from trainer.checkpoints import STATE_FILE, latest_checkpoint
-from transforms.tokenize import DocumentTokenizer
+from ccrefine.errors import UsageError
 
 TOKENIZER_FILE = "tokenizer.model"
 MODULE_STATES = "mp_rank_00_model_states.pt"

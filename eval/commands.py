@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 
 def register(commands) -> None:
@@ -152,14 +152,20 @@ def _torch_dtype(name: str | None):
 
 def perplexity_command(args, beam_args: list[str]) -> int:
     _no_beam_flags(beam_args, "eval perplexity")
-    from eval.checkpoints import load_for_eval
-    from eval.perplexity import manifest_documents, score_documents, shard_documents, text_documents, text_file_sources
-    from eval.tables import perplexity_table
+    from ccrefine.eval.checkpoints import load_for_eval
+    from ccrefine.eval.perplexity import (
+        manifest_documents,
+        score_documents,
+        shard_documents,
+        text_documents,
+        text_file_sources,
+    )
+    from ccrefine.eval.tables import perplexity_table
 
     if not args.manifest and not args.text:
         raise UsageError("give --manifest (token shards) and/or --text (text files) to score")
     if args.manifest:
-        from pipelines.outputs import require_complete
+        from ccrefine.pipelines.outputs import require_complete
 
         require_complete(str(Path(args.manifest).parent), "--manifest")
     loaded = load_for_eval(args.checkpoint, args.tokenizer, args.device, _torch_dtype(args.dtype))
@@ -179,7 +185,7 @@ def perplexity_command(args, beam_args: list[str]) -> int:
 
 def _harness_module():
     try:
-        import eval.harness as harness
+        import ccrefine.eval.harness as harness
     except ImportError as exc:
         raise UsageError(f"this command needs lm-evaluation-harness ({exc}); pip install 'ccrefine[eval]'") from None
     return harness
@@ -204,7 +210,7 @@ def harness_command(args, beam_args: list[str]) -> int:
 def prompts_command(args, beam_args: list[str]) -> int:
     _no_beam_flags(beam_args, "eval prompts")
     _harness_module()
-    from eval.prompts import named_checkpoints, run_prompt_sensitivity, sensitivity_table
+    from ccrefine.eval.prompts import named_checkpoints, run_prompt_sensitivity, sensitivity_table
 
     with tempfile.TemporaryDirectory(prefix="ccrefine-prompts-") as folder:
         result = run_prompt_sensitivity(named_checkpoints(args.checkpoint), args.task, args.template, args.metric,
@@ -217,7 +223,7 @@ def prompts_command(args, beam_args: list[str]) -> int:
 
 
 def ablate_command(args, beam_args: list[str]) -> int:
-    from eval.ablation import AblationSettings, parse_stage, run_ablation
+    from ccrefine.eval.ablation import AblationSettings, parse_stage, run_ablation
 
     if args.tasks:
         _harness_module()
@@ -239,7 +245,7 @@ def ablate_command(args, beam_args: list[str]) -> int:
 
 
 def report_command(args, _beam_args: list[str]) -> int:
-    from eval.report import write_report
+    from ccrefine.eval.report import write_report
 
     try:
         path = write_report(args.run_dir, args.output, args.dedup)

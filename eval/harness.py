@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from ccrefine.eval.checkpoints import LoadedModel, load_for_eval
+from ccrefine.eval.perplexity import document_pieces
+from ccrefine.eval.scoring import Piece, score_pieces
+from ccrefine.model import generate
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from eval.checkpoints import LoadedModel, load_for_eval
-from eval.perplexity import document_pieces
-from eval.scoring import Piece, score_pieces
-from model import generate
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 LOCAL_TASKS = Path(__file__).resolve().parent / "tasks"
 DEFAULT_BATCH_SIZE = 16

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ccrefine.eval.checkpoints import LoadedModel
+from ccrefine.eval.scoring import Piece, score_pieces
+from ccrefine.eval.windows import sliding_windows
+from ccrefine.pipelines.config_files import read_token_manifest
+from ccrefine.transforms.tokens.tokenize import DocumentTokenizer, TokenShard
 
-from eval.checkpoints import LoadedModel
-from eval.scoring import Piece, score_pieces
-from eval.windows import sliding_windows
-from pipelines.config_files import read_token_manifest
-from pipelines.errors import UsageError
-from transforms.tokenize import DocumentTokenizer, TokenShard
+from ccrefine.errors import UsageError
 
 LID_CHARACTERS = 2000  # enough text for fastText to be sure, cheap on long documents
 PIECES_PER_CHUNK = 4096  # windows scored together: bounds memory on large validation splits
@@ -127,7 +127,7 @@ def text_file_sources(specs: list[str]) -> list[tuple[str, Path]]:
 @functools.cache
 def language_identifier():
     """The corpus pipeline's fastText LID model, loaded once per process."""
-    from transforms.language import LanguageIdentifier
+    from ccrefine.transforms.filters.language import LanguageIdentifier
 
     return LanguageIdentifier()
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ccrefine.eval.tables import markdown_table
 
-from eval.tables import markdown_table
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def run_prompt_sensitivity(checkpoints: dict[str, str], task: str, templates: Se
                            folder: Path, include_paths: Sequence[str] = (), limit: float | None = None,
                            **model_args) -> dict:
     """Evaluate every checkpoint on `task` under every template (one lm-eval run per checkpoint) and compare."""
-    from eval.harness import CcrefineLM, evaluate_tasks, task_manager
+    from ccrefine.eval.harness import CcrefineLM, evaluate_tasks, task_manager
 
     if len(templates) < 2:
         raise UsageError("give at least two --template to compare prompts")

@@ -17,8 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.dataset as ds
-
-from pipelines.config_files import read_json, read_yaml, require_mapping
+from ccrefine.pipelines.config_files import read_json, read_yaml, require_mapping
 
 EXAMPLES_PER_REASON = 2
 EXAMPLE_CHARS = 600
@@ -245,7 +244,7 @@ def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) ->
 
 def write_report(run_dir: str, output: str | None = None, dedup_dir: str | None = None) -> Path:
     """Only complete outputs are described (pipelines.outputs); the HTML is written whole or not at all."""
-    from pipelines.outputs import require_complete
+    from ccrefine.pipelines.outputs import require_complete
 
     run = Path(run_dir)
     if not (run / "stats.json").exists():

@@ -12,8 +12,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-
-from model import Decoder
+from ccrefine.model import Decoder
 
 
 class Piece(NamedTuple):

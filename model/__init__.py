@@ -1,13 +1,13 @@
 """The decoder-only transformer in plain PyTorch: config, layers, presets, generation, HF export."""
 
-from model.config import ModelConfig
-from model.decoder import Decoder, lm_loss
-from model.flops import count_parameters, flops_per_token, mfu, peak_flops
-from model.generate import generate, sample_next_token
-from model.hf_export import export_hf
-from model.kv_cache import KVCache
-from model.positions import doc_ids_from_eos
-from model.presets import get_preset
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.decoder import Decoder, lm_loss
+from ccrefine.model.flops import count_parameters, flops_per_token, mfu, peak_flops
+from ccrefine.model.generate import generate, sample_next_token
+from ccrefine.model.hf_export import export_hf
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.positions import doc_ids_from_eos
+from ccrefine.model.presets import get_preset
 
 __all__ = [
     "Decoder",

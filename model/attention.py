@@ -6,13 +6,12 @@ import functools
 
 import torch
 import torch.nn.functional as F
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.masks import AttentionMask
+from ccrefine.model.positions import apply_rope
 from torch import nn
 from torch.nn.attention.flex_attention import flex_attention
-
-from model.config import ModelConfig
-from model.kv_cache import KVCache
-from model.masks import AttentionMask
-from model.positions import apply_rope
 
 
 @functools.cache

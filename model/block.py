@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
+from ccrefine.model.attention import Attention
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.layers import FeedForward, make_norm
+from ccrefine.model.masks import AttentionMask
 from torch import nn
-
-from model.attention import Attention
-from model.config import ModelConfig
-from model.kv_cache import KVCache
-from model.layers import FeedForward, make_norm
-from model.masks import AttentionMask
 
 
 class Block(nn.Module):

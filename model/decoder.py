@@ -8,19 +8,18 @@ from typing import Literal
 import safetensors.torch
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-from model.block import Block
-from model.config import ModelConfig
-from model.initialization import initialize_weights
-from model.kv_cache import KVCache
-from model.layers import make_norm
-from model.masks import build_attention_mask
-from model.positions import (
+from ccrefine.model.block import Block
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.initialization import initialize_weights
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.layers import make_norm
+from ccrefine.model.masks import build_attention_mask
+from ccrefine.model.positions import (
     positions_from_token_mask,
     positions_within_documents,
     rope_cos_sin,
 )
+from torch import nn
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

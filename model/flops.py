@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from model.config import ModelConfig
+from ccrefine.model.config import ModelConfig
 
 
 def _norm_params(config: ModelConfig) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-
-from model.decoder import Decoder
-from model.kv_cache import KVCache
+from ccrefine.model.decoder import Decoder
+from ccrefine.model.kv_cache import KVCache
 
 
 def sample_next_token(

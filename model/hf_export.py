@@ -18,9 +18,8 @@ from typing import Any
 
 import safetensors.torch
 import torch
-
-from model.config import ModelConfig
-from model.decoder import Decoder
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.decoder import Decoder
 
 Requirement = tuple[str, Callable[[ModelConfig], bool]]
 

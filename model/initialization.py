@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
+from ccrefine.model.block import Block
+from ccrefine.model.config import ModelConfig
 from torch import nn
-
-from model.block import Block
-from model.config import ModelConfig
 
 
 @torch.no_grad()

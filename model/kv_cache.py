@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import torch
-
-from model.config import ModelConfig
+from ccrefine.model.config import ModelConfig
 
 
 class KVCache:

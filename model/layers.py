@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from ccrefine.model.config import ModelConfig
 from torch import nn
-
-from model.config import ModelConfig
 
 
 class RMSNorm(nn.Module):

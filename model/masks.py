@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from ccrefine.model.positions import alibi_slope, alibi_slopes
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask
-
-from model.positions import alibi_slope, alibi_slopes
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from model.config import ModelConfig
+from ccrefine.model.config import ModelConfig
 
 
 class Shape(NamedTuple):

@@ -8,17 +8,17 @@ import logging
 import sys
 
 from apache_beam.io.filesystems import FileSystems
+from ccrefine.eval import commands as eval_commands
+from ccrefine.pipelines import corpus, dedup, sample, tokenize, train_models
+from ccrefine.pipelines.inputs import match_inputs, plan_archives
+from ccrefine.pipelines.options import beam_options, is_local
+from ccrefine.pipelines.outputs import OutputFolder
+from ccrefine.pipelines.progress import ProgressPrinter, progress_folder
+from ccrefine.pipelines.recipe import RecipeError, load_recipe, preset_names
+from ccrefine.pipelines.stats import funnel_lines
+from ccrefine.trainer import cli as train_cli
 
-from eval import commands as eval_commands
-from pipelines import corpus, dedup, sample, tokenize, train_models
-from pipelines.errors import UsageError
-from pipelines.inputs import match_inputs, plan_archives
-from pipelines.options import beam_options, is_local
-from pipelines.outputs import OutputFolder
-from pipelines.progress import ProgressPrinter, progress_folder
-from pipelines.recipe import RecipeError, load_recipe, preset_names
-from pipelines.stats import funnel_lines
-from trainer import cli as train_cli
+from ccrefine.errors import UsageError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 MAX_YAML_BYTES = 1 << 20  # configs and recipes are a few kilobytes
 MAX_JSON_BYTES = 1 << 28  # a manifest lists every shard: thousands of short records
@@ -228,8 +228,10 @@ SHARD_KEYS = {"path": str, "source": str, "split": str, "documents": int, "token
 
 def read_token_manifest(path: str | Path, what: str = "manifest") -> dict:
     """A token-shard manifest with every key the readers use, of the right type (its shards are checked against
-    the files by trainer.data.load_manifest and transforms.tokenize.verify_manifest)."""
-    from transforms.tokenize import MANIFEST_FORMAT  # here: only manifest readers need the tokenizer's imports
+    the files by trainer.data.load_manifest and transforms.tokens.tokenize.verify_manifest)."""
+    from ccrefine.transforms.tokens.tokenize import (
+        MANIFEST_FORMAT,  # here: only manifest readers need the tokenizer's imports
+    )
 
     source = f"{what} {path}"
     manifest = require_mapping(read_json(path, what, MANIFEST_FIX), source, {"format": str}, MANIFEST_FIX)

@@ -14,8 +14,9 @@ import types
 import typing
 from typing import Any, Literal
 
-from pipelines.config_files import refuse, show
-from pipelines.errors import UsageError
+from ccrefine.pipelines.config_files import refuse, show
+
+from ccrefine.errors import UsageError
 
 
 def build(cls: type, values: Any, where: str, source: str, error: type[UsageError] = UsageError):

@@ -24,23 +24,23 @@ from importlib.metadata import version
 import apache_beam as beam
 import yaml
 from apache_beam.io.filesystems import FileSystems
-
-from pipelines.errors import UsageError
-from pipelines.inputs import DUPLICATE_PATH, Archive, Duplicate
-from pipelines.outputs import (
+from ccrefine.pipelines.inputs import DUPLICATE_PATH, Archive, Duplicate
+from ccrefine.pipelines.outputs import (
     OutputFolder,
     ensure_folder,
     files_under,
     read_bytes,
     write_bytes,
 )
-from pipelines.recipe import Recipe
-from pipelines.shards import PartitionFiles
-from pipelines.stats import build_funnel, cross_check, metrics_or_none
-from transforms.crawl import STAGE as READ_STAGE
-from transforms.progress import report_file_done
-from transforms.ptransforms import _Counters, read_archive
-from transforms.records import Page, Rejected
+from ccrefine.pipelines.recipe import Recipe
+from ccrefine.pipelines.shards import PartitionFiles
+from ccrefine.pipelines.stats import build_funnel, cross_check, metrics_or_none
+from ccrefine.transforms.progress import report_file_done
+from ccrefine.transforms.ptransforms import _Counters, read_archive
+from ccrefine.transforms.read.crawl import STAGE as READ_STAGE
+from ccrefine.transforms.records import Page, Rejected
+
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

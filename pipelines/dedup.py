@@ -17,20 +17,20 @@ from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-
-from pipelines.errors import UsageError
-from pipelines.options import beam_options
-from pipelines.outputs import OutputFolder, write_bytes
-from pipelines.shards import write_rejected
-from pipelines.stats import build_funnel, counters_by_stage, funnel_lines
-from pipelines.tokenize import match_files
-from transforms.dedup_minhash import PRESETS, LshParams, MinHashOptions, minhash_settings
-from transforms.dedup_substrings import SubstringOptions
-from transforms.ptransforms_dedup import (
+from ccrefine.pipelines.options import beam_options
+from ccrefine.pipelines.outputs import OutputFolder, write_bytes
+from ccrefine.pipelines.shards import write_rejected
+from ccrefine.pipelines.stats import build_funnel, counters_by_stage, funnel_lines
+from ccrefine.pipelines.tokenize import match_files
+from ccrefine.transforms.dedup.minhash import PRESETS, LshParams, MinHashOptions, minhash_settings
+from ccrefine.transforms.dedup.ptransforms import (
     COMPONENTS_NAMESPACE,
     Deduplicate,
     rounds_from_counters,
 )
+from ccrefine.transforms.dedup.substrings import SubstringOptions
+
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 # Head and tail read to fingerprint an archive: enough to tell two crawl files apart (their first records and
 # last records differ), cheap on object stores (two ranged reads).

@@ -20,7 +20,7 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 SUCCESS = "_SUCCESS"
 STAGING_SUFFIX = ".ccrefine-staging"

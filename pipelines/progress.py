@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from transforms.progress import summarise
+from ccrefine.transforms.progress import summarise
 
 PREFIX = "ccrefine-progress-"
 

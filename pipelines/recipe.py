@@ -14,20 +14,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config_files import read_yaml, refuse, show
-from pipelines.config_schema import build
-from pipelines.errors import UsageError
-from transforms.c4_fineweb import C4Options, FineWebOptions
-from transforms.chinese_script import ChineseScriptOptions
-from transforms.crawl import ReadOptions
-from transforms.extract import ExtractOptions
-from transforms.gopher import QualityOptions, RepetitionOptions
-from transforms.language import ALL_LANGUAGES, LanguageOptions
-from transforms.line_corrections import LineCorrectionOptions
-from transforms.perplexity import PerplexityOptions
-from transforms.pii import PiiOptions
-from transforms.prefilter_language import PrefilterOptions
-from transforms.ptransforms import (
+from ccrefine.pipelines.config_files import read_yaml, refuse, show
+from ccrefine.pipelines.config_schema import build
+from ccrefine.transforms.filters.c4_fineweb import C4Options, FineWebOptions
+from ccrefine.transforms.filters.chinese_script import ChineseScriptOptions
+from ccrefine.transforms.filters.gopher import QualityOptions, RepetitionOptions
+from ccrefine.transforms.filters.language import ALL_LANGUAGES, LanguageOptions
+from ccrefine.transforms.filters.line_corrections import LineCorrectionOptions
+from ccrefine.transforms.filters.perplexity import PerplexityOptions
+from ccrefine.transforms.filters.pii import PiiOptions
+from ccrefine.transforms.filters.prefilter_language import PrefilterOptions
+from ccrefine.transforms.filters.quality_classifier import ClassifierOptions
+from ccrefine.transforms.filters.spam import SpamOptions
+from ccrefine.transforms.filters.url_filter import UrlFilterOptions
+from ccrefine.transforms.ptransforms import (
     ConvertChinese,
     CorrectLines,
     ExtractText,
@@ -43,9 +43,10 @@ from transforms.ptransforms import (
     ScoreSpam,
     SkipOtherLanguages,
 )
-from transforms.quality_classifier import ClassifierOptions
-from transforms.spam import SpamOptions
-from transforms.url_filter import UrlFilterOptions
+from ccrefine.transforms.read.crawl import ReadOptions
+from ccrefine.transforms.read.extract import ExtractOptions
+
+from ccrefine.errors import UsageError
 
 PRESETS_DIR = Path(__file__).parent / "recipes"
 

@@ -1,5 +1,5 @@
 """`ccrefine train-tokenizer` and `ccrefine tokenize`: corpus Parquet shards -> a SentencePiece model -> token
-shards + manifest.json (the shard format is described in transforms/tokenize.py).
+shards + manifest.json (the shard format is described in transforms/tokens/tokenize.py).
 
 Tokenize output layout (OUTPUT may be any Beam filesystem path; it is verified after the run when local):
     OUTPUT/<split>/<source>/part-BBBBB-PPP.bin / .idx   split train|val, hash bucket B, piece P of that bucket
@@ -23,10 +23,8 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-
-from pipelines.errors import UsageError
-from pipelines.options import beam_options
-from pipelines.outputs import (
+from ccrefine.pipelines.options import beam_options
+from ccrefine.pipelines.outputs import (
     TEMPORARY_SUFFIX,
     OutputFolder,
     ensure_folder,
@@ -36,9 +34,9 @@ from pipelines.outputs import (
     require_complete_above,
     write_bytes,
 )
-from pipelines.outputs import replace as replace_file
-from pipelines.shards import shard_of
-from transforms.tokenize import (
+from ccrefine.pipelines.outputs import replace as replace_file
+from ccrefine.pipelines.shards import shard_of
+from ccrefine.transforms.tokens.tokenize import (
     BOS,
     EOD,
     FIM_PIECES,
@@ -61,6 +59,8 @@ from transforms.tokenize import (
     verify_manifest,
     write_token_shard,
 )
+
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

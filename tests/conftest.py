@@ -27,7 +27,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_warc(tmp_path_factory) -> Path:
     """The WARC `ccrefine sample` writes, made once per test session."""
-    from pipelines.sample import write_sample_warc
+    from ccrefine.pipelines.sample import write_sample_warc
 
     path = tmp_path_factory.mktemp("sample") / "sample.warc.gz"
     write_sample_warc(str(path))
@@ -38,7 +38,7 @@ def sample_warc(tmp_path_factory) -> Path:
 def sample_shards(sample_warc, tmp_path_factory) -> Path:
     """The sample WARC through `ccrefine corpus` (multilingual), `train-tokenizer` (1000 pieces) and `tokenize`
     (20% held out): a folder with corpus/, tokenizer/ and tokens/manifest.json, made once per session."""
-    from pipelines.cli import main
+    from ccrefine.pipelines.cli import main
 
     root = tmp_path_factory.mktemp("sample_shards")
     in_memory = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]

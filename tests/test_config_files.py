@@ -7,8 +7,7 @@ import json
 import os
 
 import pytest
-
-from pipelines.config_files import (
+from ccrefine.pipelines.config_files import (
     MAX_MESSAGE_CHARS,
     MAX_NODES,
     parse_yaml,
@@ -16,7 +15,8 @@ from pipelines.config_files import (
     read_token_manifest,
     read_yaml,
 )
-from pipelines.errors import UsageError
+
+from ccrefine.errors import UsageError
 
 
 def alias_bomb(levels: int, width: int = 9) -> str:

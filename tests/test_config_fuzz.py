@@ -7,7 +7,6 @@ taking the machine's memory."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import resource
 import subprocess
 import sys
@@ -26,8 +25,7 @@ def test_fuzzed_config_files_load_or_give_one_line(kind):
     def limit_memory():
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, __file__, kind], cwd=REPO, env=environment, preexec_fn=limit_memory,
+    done = subprocess.run([sys.executable, __file__, kind], cwd=REPO, preexec_fn=limit_memory,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"{EXAMPLES} examples" in done.stdout
@@ -35,14 +33,14 @@ def test_fuzzed_config_files_load_or_give_one_line(kind):
 
 def fuzz(kind: str) -> None:
     import yaml
+    from ccrefine.pipelines.config_files import MAX_MESSAGE_CHARS
+    from ccrefine.pipelines.recipe import STAGES, load_recipe
+    from ccrefine.trainer.config import TrainConfig, load_train_config
+    from ccrefine.transforms.read.crawl import ReadOptions
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from pipelines.config_files import MAX_MESSAGE_CHARS
-    from pipelines.errors import UsageError
-    from pipelines.recipe import STAGES, load_recipe
-    from trainer.config import TrainConfig, load_train_config
-    from transforms.crawl import ReadOptions
+    from ccrefine.errors import UsageError
 
     def keys(cls) -> list[str]:
         return [field.name for field in dataclasses.fields(cls)] + ["typo"]

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
+from ccrefine.transforms.tokens.tokenize import file_sha256
 
-from pipelines.errors import UsageError
-from transforms.tokenize import file_sha256
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Imports nothing heavy at module level (torch and DeepSpeed load in the handler), so adding the subcommand to
 `ccrefine` costs the other commands nothing. Launch it as one process, under `torchrun --nproc_per_node N`,
-or under the `deepspeed` launcher (which adds --local_rank); `python -m trainer.cli train ...` works too.
+or under the `deepspeed` launcher (which adds --local_rank); `python -m ccrefine.trainer.cli train ...` works too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 
 def register(subparsers) -> None:
@@ -38,11 +38,11 @@ def train_command(args, beam_args: list[str]) -> int:
     unknown = without_local_rank(beam_args)
     if unknown:
         raise UsageError(f"unknown flag(s) {' '.join(unknown)}; see ccrefine train --help")
-    from trainer.config import load_train_config
+    from ccrefine.trainer.config import load_train_config
 
     config = load_train_config(args.config, args.overrides)
     try:
-        from trainer.run import train
+        from ccrefine.trainer.run import train
     except ImportError as exc:
         raise UsageError(f"ccrefine train needs the training dependencies ({exc}); pip install 'ccrefine[train]'") \
             from None
@@ -78,7 +78,7 @@ def without_local_rank(flags: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m trainer.cli train ...`: the train command alone (what `ccrefine train` runs)."""
+    """`python -m ccrefine.trainer.cli train ...`: the train command alone (what `ccrefine train` runs)."""
     parser = argparse.ArgumentParser(prog="ccrefine")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default: WARNING)")
     register(parser.add_subparsers(dest="command", required=True))

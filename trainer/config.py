@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from model.config import ModelConfig
-from model.presets import FAMILIES, SIZES
-from pipelines.config_files import parse_yaml, read_yaml, refuse, show
-from pipelines.config_schema import build, check_fields
-from pipelines.errors import UsageError
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.presets import FAMILIES, SIZES
+from ccrefine.pipelines.config_files import parse_yaml, read_yaml, refuse, show
+from ccrefine.pipelines.config_schema import build, check_fields
+
+from ccrefine.errors import UsageError
 
 MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
 

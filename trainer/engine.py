@@ -15,12 +15,12 @@ from typing import Any
 import deepspeed
 import torch
 import torch.distributed as dist
+from ccrefine.pipelines.config_files import read_json, require_mapping
+from ccrefine.trainer.config import OptimizerSection, TrainConfig
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from pipelines.config_files import read_json, require_mapping
-from pipelines.errors import UsageError
-from trainer.config import OptimizerSection, TrainConfig
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

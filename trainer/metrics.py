@@ -18,10 +18,9 @@ from typing import Any
 
 import psutil
 import torch
+from ccrefine.model.flops import peak_flops
+from ccrefine.trainer.config import LogSection
 from tqdm import tqdm
-
-from model.flops import peak_flops
-from trainer.config import LogSection
 
 logger = logging.getLogger(__name__)
 

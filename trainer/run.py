@@ -21,13 +21,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-
-from model import Decoder, ModelConfig, flops_per_token, get_preset, lm_loss
-from pipelines.errors import UsageError
-from trainer.checkpoints import Checkpoint, find_resume, latest_checkpoint, loadable, save_checkpoint
-from trainer.config import TrainConfig
-from trainer.data import Batch, TrainBatches, TrainData, ValidationData, load_manifest
-from trainer.engine import (
+from ccrefine.model import Decoder, ModelConfig, flops_per_token, get_preset, lm_loss
+from ccrefine.trainer.checkpoints import Checkpoint, find_resume, latest_checkpoint, loadable, save_checkpoint
+from ccrefine.trainer.config import TrainConfig
+from ccrefine.trainer.data import Batch, TrainBatches, TrainData, ValidationData, load_manifest
+from ccrefine.trainer.engine import (
     create_engine,
     deepspeed_config,
     full_grad_norm,
@@ -38,11 +36,13 @@ from trainer.engine import (
     resolve_precision,
     weights_norm,
 )
-from trainer.extensions import prepare_extension_builds, watching_builds
-from trainer.metrics import MetricsLog, Throughput, finite_or_none, memory_gib
-from trainer.schedules import learning_rate
-from trainer.spike_guard import SpikeGuard, StepOutcome, TrainingStopped
-from trainer.stop_signals import StopSignals, first_raised
+from ccrefine.trainer.extensions import prepare_extension_builds, watching_builds
+from ccrefine.trainer.metrics import MetricsLog, Throughput, finite_or_none, memory_gib
+from ccrefine.trainer.schedules import learning_rate
+from ccrefine.trainer.spike_guard import SpikeGuard, StepOutcome, TrainingStopped
+from ccrefine.trainer.stop_signals import StopSignals, first_raised
+
+from ccrefine.errors import UsageError
 
 logger = logging.getLogger(__name__)
 

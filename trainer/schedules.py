@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from trainer.config import ScheduleSection
+from ccrefine.trainer.config import ScheduleSection
 
 
 def learning_rate(step: int, peak: float, total_steps: int, schedule: ScheduleSection) -> float:

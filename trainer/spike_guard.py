@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.errors import UsageError
-from trainer.config import SpikeGuardSection
+from ccrefine.trainer.config import SpikeGuardSection
+
+from ccrefine.errors import UsageError
 
 
 class TrainingStopped(UsageError):

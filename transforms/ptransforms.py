@@ -11,24 +11,23 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-
-from transforms.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
-from transforms.chinese_script import ChineseScriptOptions, ChineseScriptStep
-from transforms.crawl import STAGE as READ_STAGE
-from transforms.crawl import ReadOptions, read_crawl_file
-from transforms.extract import ExtractionStep, ExtractOptions
-from transforms.gopher import QualityOptions, QualityStep, RepetitionOptions, RepetitionStep
-from transforms.language import LanguageOptions, LanguageStep
-from transforms.line_corrections import LineCorrectionOptions, LineCorrectionStep
-from transforms.perplexity import PerplexityOptions, PerplexityStep
-from transforms.pii import PiiOptions, PiiStep
-from transforms.prefilter_language import PrefilterOptions, PrefilterStep
-from transforms.progress import report_file_done
-from transforms.quality_classifier import ClassifierOptions, ClassifierStep
-from transforms.records import Page, Rejected
-from transforms.spam import SpamOptions, SpamStep
-from transforms.step import Step
-from transforms.url_filter import UrlFilterOptions, UrlFilterStep
+from ccrefine.transforms.filters.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
+from ccrefine.transforms.filters.chinese_script import ChineseScriptOptions, ChineseScriptStep
+from ccrefine.transforms.filters.gopher import QualityOptions, QualityStep, RepetitionOptions, RepetitionStep
+from ccrefine.transforms.filters.language import LanguageOptions, LanguageStep
+from ccrefine.transforms.filters.line_corrections import LineCorrectionOptions, LineCorrectionStep
+from ccrefine.transforms.filters.perplexity import PerplexityOptions, PerplexityStep
+from ccrefine.transforms.filters.pii import PiiOptions, PiiStep
+from ccrefine.transforms.filters.prefilter_language import PrefilterOptions, PrefilterStep
+from ccrefine.transforms.filters.quality_classifier import ClassifierOptions, ClassifierStep
+from ccrefine.transforms.filters.spam import SpamOptions, SpamStep
+from ccrefine.transforms.filters.url_filter import UrlFilterOptions, UrlFilterStep
+from ccrefine.transforms.progress import report_file_done
+from ccrefine.transforms.read.crawl import STAGE as READ_STAGE
+from ccrefine.transforms.read.crawl import ReadOptions, read_crawl_file
+from ccrefine.transforms.read.extract import ExtractionStep, ExtractOptions
+from ccrefine.transforms.records import Page, Rejected
+from ccrefine.transforms.step import Step
 
 KEPT = "kept"
 REJECTED = "rejected"

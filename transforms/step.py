@@ -10,8 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from transforms.records import Document, Page
-from transforms.text_units import TextUnits, units_of
+from ccrefine.transforms.records import Document, Page
+from ccrefine.transforms.text.units import TextUnits, units_of
 
 
 @dataclass(frozen=True)

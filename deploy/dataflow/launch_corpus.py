@@ -2,7 +2,7 @@
 
 import sys
 
-from pipelines.cli import main
+from ccrefine.pipelines.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["corpus", *sys.argv[1:]]))

@@ -10,4 +10,4 @@ shift 2
 MASTER_ADDR=${MASTER_ADDR:-$(grep -v '^#' "$HOSTFILE" | awk 'NF {print $1; exit}')}
 
 deepspeed --hostfile "$HOSTFILE" --master_addr "$MASTER_ADDR" --master_port "${MASTER_PORT:-29500}" \
-    --module pipelines.cli train --config "$CONFIG" --resume auto "$@"
+    --module ccrefine.pipelines.cli train --config "$CONFIG" --resume auto "$@"

@@ -42,8 +42,8 @@ def offline_hub():
 
 
 def run_eval_command(argv: list[str]) -> int:
-    """`ccrefine ARGV` for the commands eval.commands registers (what pipelines.cli adds them to)."""
-    from eval.commands import register
+    """`ccrefine ARGV` for the commands eval.commands registers (what ccrefine.pipelines.cli adds them to)."""
+    from ccrefine.eval.commands import register
 
     parser = argparse.ArgumentParser(prog="ccrefine")
     register(parser.add_subparsers(dest="command", required=True))
@@ -60,8 +60,8 @@ def eval_cli() -> Callable[[list[str]], int]:
 def trained_run(sample_shards) -> Path:
     """The sample's real shards (20% held out) -> 40 training steps, checkpoints at steps 20 and 40. Returns the
     run folder; its manifest is ../tokens/manifest.json and its corpus ../corpus."""
-    from trainer.config import config_from_dict
-    from trainer.run import train
+    from ccrefine.trainer.config import config_from_dict
+    from ccrefine.trainer.run import train
 
     root = sample_shards
     threads = torch.get_num_threads()

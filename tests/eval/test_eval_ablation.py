@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ccrefine.pipelines.cli import main as ccrefine
 
-from pipelines.cli import main as ccrefine
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 STAGES = ["raw", "language", "quality", "dedup"]

@@ -11,12 +11,12 @@ import lm_eval
 import pytest
 import torch
 import yaml
+from ccrefine.eval.harness import LOCAL_TASKS, CcrefineLM, cut_at_stop, main_metrics, task_manager
+from ccrefine.eval.perplexity import EvalDocument, score_documents
+from ccrefine.model import generate
 from lm_eval.api.instance import Instance
 
-from eval.harness import LOCAL_TASKS, CcrefineLM, cut_at_stop, main_metrics, task_manager
-from eval.perplexity import EvalDocument, score_documents
-from model import generate
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 MAX_LENGTH = 64
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from ccrefine.eval.checkpoints import consolidated_state_dict, load_for_eval
+from ccrefine.eval.perplexity import manifest_documents, score_documents, shard_documents, text_documents
+from ccrefine.pipelines.cli import main as ccrefine
+from ccrefine.trainer.checkpoints import latest_checkpoint
 
-from eval.checkpoints import consolidated_state_dict, load_for_eval
-from eval.perplexity import manifest_documents, score_documents, shard_documents, text_documents
-from pipelines.cli import main as ccrefine
-from pipelines.errors import UsageError
-from trainer.checkpoints import latest_checkpoint
+from ccrefine.errors import UsageError
 
 ENGLISH = ("The new library opened on Monday. It has a large reading room, a children's corner and a small cafe, "
            "and it stays open until nine o'clock in the evening so that people can visit after work.\n")
@@ -44,8 +44,8 @@ def test_run_folder_checkpoint_folder_and_saved_model_load_the_same_weights(trai
 def test_zero3_checkpoint_consolidates_to_the_weights_zero0_reaches(trained_run, tmp_path):
     """ZeRO-3 keeps only partitions of the fp32 weights in its files; consolidated, they equal the weights a ZeRO-0
     run of the same seed and data reaches (stages differ in bookkeeping only)."""
-    from trainer.config import config_from_dict
-    from trainer.run import train
+    from ccrefine.trainer.config import config_from_dict
+    from ccrefine.trainer.run import train
 
     weights = {}
     for stage in (0, 3):

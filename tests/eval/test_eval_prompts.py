@@ -7,10 +7,10 @@ import json
 import statistics
 
 import pytest
+from ccrefine.eval.harness import CcrefineLM, evaluate_tasks, main_metrics, task_manager
+from ccrefine.eval.prompts import named_checkpoints, ordering, sensitivity
 
-from eval.harness import CcrefineLM, evaluate_tasks, main_metrics, task_manager
-from eval.prompts import named_checkpoints, ordering, sensitivity
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 TEMPLATES = ["{{prefix}}", "Sentence: {{prefix}}", "Here is a well-formed English sentence. {{prefix}}"]
 

@@ -8,13 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from ccrefine.eval.perplexity import bits_per_byte, document_pieces
+from ccrefine.eval.scoring import Piece, score_pieces
+from ccrefine.eval.windows import sliding_windows
+from ccrefine.model import Decoder, get_preset
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from eval.perplexity import bits_per_byte, document_pieces
-from eval.scoring import Piece, score_pieces
-from eval.windows import sliding_windows
-from model import Decoder, get_preset
 
 VOCAB = 50
 

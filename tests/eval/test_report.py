@@ -11,10 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from eval.report import build_report
-from pipelines.cli import main
-from transforms.records import REJECTED_SCHEMA, Rejected, to_row
+from ccrefine.eval.report import build_report
+from ccrefine.pipelines.cli import main
+from ccrefine.transforms.records import REJECTED_SCHEMA, Rejected, to_row
 
 SECTIONS = ("funnel", "languages", "lengths", "scores", "domains", "dedup", "examples")
 

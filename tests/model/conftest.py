@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import pytest
 import torch
-
-from model.decoder import Decoder
-from model.presets import get_preset
+from ccrefine.model.decoder import Decoder
+from ccrefine.model.presets import get_preset
 
 
 @pytest.fixture

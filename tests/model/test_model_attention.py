@@ -7,18 +7,17 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from model.masks import AttentionMask, build_attention_mask
-from model.positions import (
+from ccrefine.model.masks import AttentionMask, build_attention_mask
+from ccrefine.model.positions import (
     alibi_slopes,
     apply_rope,
     doc_ids_from_eos,
     positions_within_documents,
     rope_cos_sin,
 )
-from model.presets import FAMILIES
+from ccrefine.model.presets import FAMILIES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ALL_FAMILIES = list(FAMILIES)
 VOCAB = 97  # the tiny_model fixture's vocabulary

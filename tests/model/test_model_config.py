@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from ccrefine.model.config import ModelConfig, default_ffn_hidden
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from model.config import ModelConfig, default_ffn_hidden
 
 
 def make(**overrides) -> ModelConfig:

@@ -6,11 +6,10 @@ import math
 
 import pytest
 import torch
-
-from model.config import ModelConfig
-from model.decoder import Decoder, lm_loss
-from model.kv_cache import KVCache
-from model.presets import FAMILIES, get_preset
+from ccrefine.model.config import ModelConfig
+from ccrefine.model.decoder import Decoder, lm_loss
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.presets import FAMILIES, get_preset
 
 VOCAB = 97  # the tiny_model fixture's vocabulary
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ccrefine.model.decoder import Decoder
+from ccrefine.model.flops import count_parameters, flops_per_token, matmul_parameters, mfu, peak_flops
+from ccrefine.model.presets import FAMILIES, get_preset
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
-
-from model.decoder import Decoder
-from model.flops import count_parameters, flops_per_token, matmul_parameters, mfu, peak_flops
-from model.presets import FAMILIES, get_preset
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ccrefine.model.generate import generate, sample_next_token
+from ccrefine.model.kv_cache import KVCache
+from ccrefine.model.presets import FAMILIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from model.generate import generate, sample_next_token
-from model.kv_cache import KVCache
-from model.presets import FAMILIES
 
 ALL_FAMILIES = list(FAMILIES)
 VOCAB = 97  # the tiny_model fixture's vocabulary

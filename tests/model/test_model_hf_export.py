@@ -11,8 +11,8 @@ import torch
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing may be downloaded
 transformers = pytest.importorskip("transformers")
 
-from model.hf_export import export_hf, hf_target  # noqa: E402
-from model.presets import get_preset  # noqa: E402
+from ccrefine.model.hf_export import export_hf, hf_target  # noqa: E402
+from ccrefine.model.presets import get_preset  # noqa: E402
 
 VOCAB = 97  # the tiny_model fixture's vocabulary
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from model.decoder import Decoder
-from model.flops import count_parameters
-from model.presets import FAMILIES, SIZES, get_preset, preset_names
+from ccrefine.model.decoder import Decoder
+from ccrefine.model.flops import count_parameters
+from ccrefine.model.presets import FAMILIES, SIZES, get_preset, preset_names
 
 ALL_FAMILIES = list(FAMILIES)
 NOMINAL = {"125m": 125e6, "350m": 350e6, "1b": 1e9, "7b": 7e9}

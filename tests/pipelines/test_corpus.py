@@ -11,11 +11,10 @@ import pytest
 import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-from pipelines.cli import main
-from transforms.ptransforms import ApplyStep, ReadCrawl
-from transforms.records import Document
-from transforms.step import Step, Verdict
+from ccrefine.pipelines.cli import main
+from ccrefine.transforms.ptransforms import ApplyStep, ReadCrawl
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
 
 
 def test_read_crawl_fans_out_files_and_tags_rejections(shared_data):

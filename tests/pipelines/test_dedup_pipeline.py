@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.dedup import parser_with_dedup_command
 
-from pipelines.cli import main
-from pipelines.dedup import parser_with_dedup_command
-from pipelines.errors import UsageError
+from ccrefine.errors import UsageError
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-
-from pipelines.cli import main
-from pipelines.inputs import match_inputs, plan_archives
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.inputs import match_inputs, plan_archives
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipelines.cli import main
-from pipelines.outputs import SUCCESS, success_problem, write_success
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.outputs import SUCCESS, success_problem, write_success
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

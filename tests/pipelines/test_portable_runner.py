@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
-
-from pipelines.cli import main
+from ccrefine.pipelines.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,12 +79,16 @@ def portable(worker_site, tmp_path_factory):
 
 
 def test_workers_import_the_installed_sdist(worker_site, tmp_path):
-    probe = subprocess.run([sys.executable, "-c", "import transforms, pipelines; print(transforms.__file__); "
-                            "print(pipelines.__file__)"], cwd=tmp_path, capture_output=True, text=True, check=True,
+    probe = subprocess.run([sys.executable, "-c", "import ccrefine.transforms, ccrefine.pipelines; "
+                            "print(ccrefine.transforms.__file__); print(ccrefine.pipelines.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONPATH": str(worker_site)})
     assert all(line.startswith(str(worker_site)) for line in probe.stdout.split())
-    assert (worker_site / "pipelines" / "recipes" / "refinedweb.yaml").exists()  # package data shipped
-    assert (worker_site / "transforms" / "url_lists").is_dir()
+    # One package in site-packages, never a bare `model` or `eval` beside other projects' (bin/ holds the script).
+    assert {path.name for path in worker_site.iterdir() if not path.name.endswith(".dist-info")} == {"ccrefine", "bin"}
+    assert (worker_site / "ccrefine" / "pipelines" / "recipes" / "refinedweb.yaml").exists()  # package data shipped
+    assert (worker_site / "ccrefine" / "transforms" / "filters" / "url_lists").is_dir()
+    assert (worker_site / "ccrefine" / "transforms" / "filters" / "spam_lexicons" / "zh_porn.txt").exists()
 
 
 def _rows(folder: Path) -> list[dict]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from pipelines.recipe import RecipeError, load_recipe, parse_recipe, preset_names
+from ccrefine.pipelines.recipe import RecipeError, load_recipe, parse_recipe, preset_names
 
 
 def test_presets_load_and_resolve():

@@ -12,9 +12,8 @@ import pyarrow.dataset as ds
 import yaml
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.localfilesystem import LocalFileSystem
-
-from pipelines.cli import main
-from pipelines.recipe import PRESETS_DIR as PRESETS
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.recipe import PRESETS_DIR as PRESETS
 
 SCHEME = "fakeremote"
 PREFIX = f"{SCHEME}://"

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipelines.cli import main
-from pipelines.inputs import tagged_copy
-from pipelines.outputs import SUCCESS
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.inputs import tagged_copy
+from ccrefine.pipelines.outputs import SUCCESS
 
 REPO = Path(__file__).resolve().parents[2]
 COPIES = 3
@@ -40,8 +39,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def _kill_when(command: list[str], staging: Path, done: int) -> int:
     """Start the command in its own process group; SIGKILL the group once `done` archives are complete (0: as soon
     as the run has started). Returns how many were complete when it died."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *command], cwd=REPO, env=env,
+    run = subprocess.Popen([sys.executable, "-m", "ccrefine.pipelines.cli", *command], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker = staging / ("run.json" if done == 0 else "archives")
     deadline = time.monotonic() + 300

@@ -1,6 +1,6 @@
 """The retention funnel adds up, and says where it does not."""
 
-from pipelines.stats import build_funnel, cross_check, metrics_or_none
+from ccrefine.pipelines.stats import build_funnel, cross_check, metrics_or_none
 
 
 def test_funnel_rows_and_totals():

@@ -12,12 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from ccrefine.pipelines.cli import main
+from ccrefine.pipelines.tokenize import parse_source, parser_with_tokenize_commands
+from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
+from ccrefine.transforms.tokens.tokenize import DocumentTokenizer, TokenShard, undo_fim, verify_manifest
 
-from pipelines.cli import main
-from pipelines.errors import UsageError
-from pipelines.tokenize import parse_source, parser_with_tokenize_commands
-from transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from transforms.tokenize import DocumentTokenizer, TokenShard, undo_fim, verify_manifest
+from ccrefine.errors import UsageError
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 MAX_TOKENS = 400
@@ -189,7 +189,7 @@ def test_output_holding_a_manifest_is_refused(run, corpus, awkward, tokenizer_di
 
 
 def test_vocabulary_too_large_for_the_dtype_is_refused(corpus, awkward, tokenizer_dir, tmp_path, monkeypatch):
-    import pipelines.tokenize as tokenize_module
+    import ccrefine.pipelines.tokenize as tokenize_module
 
     class HugeTokenizer(DocumentTokenizer):
         def __init__(self, model_proto: bytes):

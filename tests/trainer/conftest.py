@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
-from pipelines.outputs import write_success
-from transforms.tokenize import build_manifest, cut_into_shards, write_token_shard
+from ccrefine.pipelines.outputs import write_success
+from ccrefine.transforms.tokens.tokenize import build_manifest, cut_into_shards, write_token_shard
 
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = 64
@@ -139,14 +138,14 @@ def free_port() -> int:
 def subprocess_env() -> dict[str, str]:
     """This environment without the in-process group's launch variables; one thread per process."""
     env = {key: value for key, value in os.environ.items() if key not in LAUNCH_VARIABLES}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    env.update(OMP_NUM_THREADS="1")
     return env
 
 
 @pytest.fixture(scope="session")
 def launch() -> Callable[..., subprocess.Popen]:
-    """Start `python -m trainer.cli train ARGS`, or under a launcher: `launcher` is the command up to the module
-    name, e.g. [torchrun ..., "-m"] or [deepspeed ..., "--module"]."""
+    """Start `python -m ccrefine.trainer.cli train ARGS`, or under a launcher: `launcher` is the command up to the
+    module name, e.g. [torchrun ..., "-m"] or [deepspeed ..., "--module"]."""
 
     def start(args: list[str], launcher: list[str] | None = None,
               env: dict[str, str | None] | None = None) -> subprocess.Popen:
@@ -154,7 +153,7 @@ def launch() -> Callable[..., subprocess.Popen]:
         environment = subprocess_env()
         for key, value in (env or {}).items():
             environment.pop(key, None) if value is None else environment.update({key: value})
-        command = [*(launcher or [sys.executable, "-m"]), "trainer.cli", "train", *args]
+        command = [*(launcher or [sys.executable, "-m"]), "ccrefine.trainer.cli", "train", *args]
         return subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 

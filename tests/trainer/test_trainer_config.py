@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ccrefine.trainer.cli import main, register, without_local_rank
+from ccrefine.trainer.config import config_from_dict, load_train_config
 
-from pipelines.errors import UsageError
-from trainer.cli import main, register, without_local_rank
-from trainer.config import config_from_dict, load_train_config
+from ccrefine.errors import UsageError
 
 
 def run(config_path, *flags: str) -> int:

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ccrefine.model import doc_ids_from_eos
+from ccrefine.trainer.data import TrainBatches, TrainData, ValidationData, load_manifest
+from ccrefine.transforms.tokens.tokenize import TokenShard
 
-from model import doc_ids_from_eos
-from pipelines.errors import UsageError
-from trainer.data import TrainBatches, TrainData, ValidationData, load_manifest
-from transforms.tokenize import TokenShard
+from ccrefine.errors import UsageError
 
 SEQ = 32
 VOCAB = 64

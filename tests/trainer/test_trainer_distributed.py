@@ -11,8 +11,7 @@ import sys
 
 import psutil
 import pytest
-
-from trainer.checkpoints import UNIVERSAL_SUFFIX, latest_checkpoint
+from ccrefine.trainer.checkpoints import UNIVERSAL_SUFFIX, latest_checkpoint
 
 RANK_LINE = re.compile(r"rank (\d) of 2 finished step (\d+): loss (\S+) \(all ranks\), (\S+) \(this rank's")
 STEPS = 8
@@ -75,7 +74,7 @@ def test_deepspeed_launcher_two_ranks_stop_together_on_one_ranks_signal(syntheti
     process = launch(["--config", str(config)], launcher=launcher)
     assert waiting(process, lambda: len(metrics(output)) >= 2)
     workers = [child for child in psutil.Process(process.pid).children(recursive=True)
-               if "trainer.cli" in child.cmdline() and child.environ().get("RANK") == "1"]
+               if "ccrefine.trainer.cli" in child.cmdline() and child.environ().get("RANK") == "1"]
     assert len(workers) == 1
     workers[0].send_signal(signal.SIGUSR1)
     text = finished(process)

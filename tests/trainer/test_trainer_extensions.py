@@ -8,11 +8,10 @@ import subprocess
 import sys
 import time
 
+import ccrefine.trainer.extensions as extensions
 import torch
+from ccrefine.trainer.extensions import SHM_COMM_OP, extensions_folder, prepare_extension_builds, remove_stale_locks
 from deepspeed.comm.torch import build_shm_op
-
-import trainer.extensions as extensions
-from trainer.extensions import SHM_COMM_OP, extensions_folder, prepare_extension_builds, remove_stale_locks
 
 
 def hold_open(path) -> subprocess.Popen:
@@ -39,7 +38,7 @@ def test_only_locks_no_process_holds_are_removed(tmp_path, caplog):
         lock.touch()
     builder = hold_open(held)
     try:
-        with caplog.at_level(logging.WARNING, logger="trainer.extensions"):
+        with caplog.at_level(logging.WARNING, logger="ccrefine.trainer.extensions"):
             assert remove_stale_locks(tmp_path) == [stale]
     finally:
         builder.kill()
@@ -55,7 +54,8 @@ def test_a_wait_on_a_build_is_logged_and_a_builder_dying_meanwhile_frees_it(tmp_
     lock.parent.mkdir()
     lock.touch()
     builder = hold_open(lock)
-    with caplog.at_level(logging.WARNING, logger="trainer.extensions"), extensions.watching_builds(tmp_path, True):
+    with (caplog.at_level(logging.WARNING, logger="ccrefine.trainer.extensions"),
+          extensions.watching_builds(tmp_path, True)):
         deadline = time.monotonic() + 600  # a hang guard only
         while "waiting for process" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 import signal
 
+import ccrefine.trainer.run as run_module
 import pytest
 import torch
-
-import trainer.run as run_module
-from trainer.checkpoints import complete_checkpoints
-from trainer.config import config_from_dict
-from trainer.engine import master_weights
-from trainer.run import Trainer, train
-from trainer.spike_guard import TrainingStopped
-from trainer.stop_signals import StopSignals
+from ccrefine.trainer.checkpoints import complete_checkpoints
+from ccrefine.trainer.config import config_from_dict
+from ccrefine.trainer.engine import master_weights
+from ccrefine.trainer.run import Trainer, train
+from ccrefine.trainer.spike_guard import TrainingStopped
+from ccrefine.trainer.stop_signals import StopSignals
 
 NO_CHECKPOINT = "No checkpoint was saved \\(the run had written none\\), so run it again from the start"
 

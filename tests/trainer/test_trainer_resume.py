@@ -12,11 +12,11 @@ import shutil
 import signal
 
 import pytest
+from ccrefine.trainer.checkpoints import STATE_FILE, latest_checkpoint
+from ccrefine.trainer.config import config_from_dict
+from ccrefine.trainer.run import train
 
-from pipelines.errors import UsageError
-from trainer.checkpoints import STATE_FILE, latest_checkpoint
-from trainer.config import config_from_dict
-from trainer.run import train
+from ccrefine.errors import UsageError
 
 STEPS = 40
 HALF = f"step-{STEPS // 2:08d}"
@@ -109,7 +109,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(synthetic_ma
     else:
         victim.unlink()
     config = config_from_dict(make_config(synthetic_manifest, output, **sections(synthetic_manifest)))
-    with caplog.at_level(logging.WARNING, logger="trainer.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="ccrefine.trainer.checkpoints"):
         train(config, "auto")
     problem = "is missing" if damage == "delete" else f"is {size // 2} bytes, {size} were written"
     assert f"step-{STEPS:08d} is damaged ({victim.name} {problem}" in caplog.text

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from trainer.config import ScheduleSection
-from trainer.schedules import learning_rate
+from ccrefine.trainer.config import ScheduleSection
+from ccrefine.trainer.schedules import learning_rate
 
 PEAK = 1e-3
 

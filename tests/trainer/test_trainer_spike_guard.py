@@ -8,10 +8,9 @@ import math
 
 import pytest
 import torch
-
-from trainer.config import SpikeGuardSection
-from trainer.engine import GuardedAdamW
-from trainer.spike_guard import SpikeGuard, TrainingStopped
+from ccrefine.trainer.config import SpikeGuardSection
+from ccrefine.trainer.engine import GuardedAdamW
+from ccrefine.trainer.spike_guard import SpikeGuard, TrainingStopped
 
 SETTINGS = SpikeGuardSection(window=8, sigma=3.0, min_history=4, max_consecutive_skips=3)
 

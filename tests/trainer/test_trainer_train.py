@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import math
 
+import ccrefine.trainer.run as run_module
 import pytest
 import torch
+from ccrefine.trainer.checkpoints import STATE_FILE, complete_checkpoints, latest_checkpoint
+from ccrefine.trainer.config import config_from_dict
+from ccrefine.trainer.run import Trainer, train
+from ccrefine.trainer.spike_guard import TrainingStopped
 
-import trainer.run as run_module
-from pipelines.errors import UsageError
-from trainer.checkpoints import STATE_FILE, complete_checkpoints, latest_checkpoint
-from trainer.config import config_from_dict
-from trainer.run import Trainer, train
-from trainer.spike_guard import TrainingStopped
+from ccrefine.errors import UsageError
 
 
 def test_validation_loss_falls_on_the_sample_shards(sample_manifest, tmp_path, make_config, metrics):

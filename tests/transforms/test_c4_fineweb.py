@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from transforms.c4_fineweb import C4Options, FineWebOptions, c4_filter, decide_fineweb, fineweb_scores
-from transforms.text_units import TextUnits
+from ccrefine.transforms.filters.c4_fineweb import C4Options, FineWebOptions, c4_filter, decide_fineweb, fineweb_scores
+from ccrefine.transforms.text.units import TextUnits
 
 SENTENCE = "The harbour was quiet before the storm arrived."
 

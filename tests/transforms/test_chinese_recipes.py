@@ -10,17 +10,16 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 import yaml
-
-from pipelines.recipe import RecipeError, load_recipe, parse_recipe
-from transforms.gopher import (
+from ccrefine.pipelines.recipe import RecipeError, load_recipe, parse_recipe
+from ccrefine.transforms.filters.gopher import (
     QualityOptions,
     RepetitionOptions,
     RepetitionStep,
     decide_quality,
     quality_scores,
 )
-from transforms.records import Document
-from transforms.text_units import TextUnits, character_scores
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.text.units import TextUnits, character_scores
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -100,7 +99,7 @@ def test_fineweb2_zh_carries_cmn_hani_values(shared_data):
 def test_fineweb2_stop_words_count_distinct_jieba_tokens():
     options = next(s.options for s in load_recipe("fineweb2-zh").stages if s.name == "filter_quality")
     units = TextUnits("他在北京工作了三年。他在上海。", "zh")
-    from transforms.gopher import QualityStep
+    from ccrefine.transforms.filters.gopher import QualityStep
 
     assert QualityStep(options).score(units)["gopher.stop_words"] == 3  # 他, 在, 了 (distinct)
     assert quality_scores(units)["gopher.stop_words"] == 5  # ccrefine's zh list (occurrences): 他 在 他 在 了
@@ -119,7 +118,12 @@ def test_chinese_conversion_is_an_explicit_stage():
 
 
 def test_a_chinese_quality_classifier_trains_on_jieba_words(pages, shared_data, tmp_path):
-    from transforms.quality_classifier import ClassifierOptions, ClassifierStep, examples_from, train_classifier
+    from ccrefine.transforms.filters.quality_classifier import (
+        ClassifierOptions,
+        ClassifierStep,
+        examples_from,
+        train_classifier,
+    )
 
     real = pages.real_pages(shared_data)
     articles = [p.answer for p in real if p.answer and p.kind == "article"]
@@ -144,9 +148,8 @@ def test_a_chinese_quality_classifier_trains_on_jieba_words(pages, shared_data, 
 
 
 def _write_warc(path: Path, pages_to_write) -> None:
+    from ccrefine.pipelines.sample import _Writer
     from warcio.warcwriter import WARCWriter
-
-    from pipelines.sample import _Writer
 
     with open(path, "wb") as handle:
         writer = _Writer(WARCWriter(handle, gzip=True))
@@ -156,7 +159,7 @@ def _write_warc(path: Path, pages_to_write) -> None:
 
 @pytest.mark.parametrize("recipe", ["zh", "fineweb2-zh"])
 def test_corpus_on_real_chinese_pages_and_constructed_spam(recipe, pages, shared_data, tmp_path):
-    from pipelines.cli import main
+    from ccrefine.pipelines.cli import main
 
     chosen = {f"gne/tests/{name}.html" for name in ("zsnews/1", "baijiahao/2", "xds/1", "xinhuanet/1", "gsc/1",
                                                       "stcn/1")}

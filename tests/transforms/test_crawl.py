@@ -7,11 +7,10 @@ import io
 from collections import Counter
 
 import pytest
+from ccrefine.transforms.read.crawl import ReadOptions, read_crawl_file
+from ccrefine.transforms.records import Page, Rejected
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from transforms.crawl import ReadOptions, read_crawl_file
-from transforms.records import Page, Rejected
 
 
 def read_all(data: bytes, source: str = "test.warc.gz", options: ReadOptions = ReadOptions()):

@@ -6,11 +6,11 @@ import io
 import random
 
 import pytest
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.read.decode import decode_html, looks_binary
+from ccrefine.transforms.records import Page
 
 from tests.transforms.reader_archives import FRENCH, Doc, warc
-from transforms.crawl import read_crawl_file
-from transforms.decode import decode_html, looks_binary
-from transforms.records import Page
 
 GBK_PAGE = "zh/html/trafilatura/tests__eval__archive.org.he.xinhuanet.com.25340717.html"  # real GB2312 page
 # Real pages whose meta tag says gb2312 or gbk, stored as UTF-8 (the fixtures were re-encoded, the tags kept).

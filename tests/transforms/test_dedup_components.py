@@ -6,18 +6,17 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from pipelines.stats import counters_by_stage
-from transforms.connected_components import (
+from ccrefine.pipelines.stats import counters_by_stage
+from ccrefine.transforms.dedup.connected_components import (
     components_by_union_find,
     components_in_memory,
     large_star,
     small_star,
     star_decision,
 )
-from transforms.ptransforms_dedup import ConnectedComponents, rounds_from_counters
+from ccrefine.transforms.dedup.ptransforms import ConnectedComponents, rounds_from_counters
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 EDGES = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)).filter(lambda e: e[0] != e[1]), max_size=60)

@@ -8,11 +8,7 @@ import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from datasketch import LeanMinHash, MinHash
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from transforms.dedup_minhash import (
+from ccrefine.transforms.dedup.minhash import (
     PRESETS,
     SCHEME,
     LshParams,
@@ -29,9 +25,12 @@ from transforms.dedup_minhash import (
     token_hash64,
     word_hashes,
 )
-from transforms.dedup_sources import write_documents_file
-from transforms.ptransforms_dedup import Deduplicate
-from transforms.records import Document
+from ccrefine.transforms.dedup.ptransforms import Deduplicate
+from ccrefine.transforms.dedup.sources import write_documents_file
+from ccrefine.transforms.records import Document
+from datasketch import LeanMinHash, MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 WORDS = st.sampled_from(["alpha", "Beta", "gamma,", "délta", "42", "épsilon!", "zeta", "ŋ", "中文", "x"])

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from pipelines.dedup import DedupSettings, run_dedup
-from pipelines.options import beam_options
-from transforms.dedup_minhash import MinHashOptions
-from transforms.dedup_sources import document_key, id_of, write_documents_file
-from transforms.dedup_substrings import SubstringOptions
-from transforms.records import Document
+from ccrefine.pipelines.dedup import DedupSettings, run_dedup
+from ccrefine.pipelines.options import beam_options
+from ccrefine.transforms.dedup.minhash import MinHashOptions
+from ccrefine.transforms.dedup.sources import document_key, id_of, write_documents_file
+from ccrefine.transforms.dedup.substrings import SubstringOptions
+from ccrefine.transforms.records import Document
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 SETTINGS = DedupSettings(MinHashOptions(max_cc_rounds=3), SubstringOptions(partitions=4), shards=2)

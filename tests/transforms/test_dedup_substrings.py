@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from transforms.dedup_sources import write_documents_file
-from transforms.dedup_substrings import (
+from ccrefine.transforms.dedup.ptransforms import Deduplicate
+from ccrefine.transforms.dedup.sources import write_documents_file
+from ccrefine.transforms.dedup.substrings import (
     SubstringOptions,
     later_copies_by_suffix_array,
     later_copies_hashed,
@@ -27,8 +25,9 @@ from transforms.dedup_substrings import (
     verified_windows,
     window_records,
 )
-from transforms.ptransforms_dedup import Deduplicate
-from transforms.records import Document
+from ccrefine.transforms.records import Document
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

@@ -6,11 +6,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-from transforms.dedup_sources import write_documents_file
-from transforms.dedup_urls import crawl_time, normalize_url, preference
-from transforms.ptransforms_dedup import Deduplicate
-from transforms.records import Document
+from ccrefine.transforms.dedup.ptransforms import Deduplicate
+from ccrefine.transforms.dedup.sources import write_documents_file
+from ccrefine.transforms.dedup.urls import crawl_time, normalize_url, preference
+from ccrefine.transforms.records import Document
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from transforms.extract import ExtractionStep, ExtractOptions
-from transforms.records import Document, Page
+from ccrefine.transforms.read.extract import ExtractionStep, ExtractOptions
+from ccrefine.transforms.records import Document, Page
 
 
 def page(html: str, url: str = "https://example.org/a") -> Page:

@@ -7,12 +7,11 @@ texts; each test also shows where the papers' counting (`counting: paper`) decid
 from __future__ import annotations
 
 import pytest
-
-from pipelines.recipe import load_recipe
-from transforms import fineweb_counting
-from transforms.c4_fineweb import C4Options, FineWebOptions, c4_filter, decide_fineweb, fineweb_scores
-from transforms.gopher import STOP_WORDS, QualityOptions, decide_quality, quality_scores
-from transforms.text_units import TextUnits
+from ccrefine.pipelines.recipe import load_recipe
+from ccrefine.transforms.filters import fineweb_counting
+from ccrefine.transforms.filters.c4_fineweb import C4Options, FineWebOptions, c4_filter, decide_fineweb, fineweb_scores
+from ccrefine.transforms.filters.gopher import STOP_WORDS, QualityOptions, decide_quality, quality_scores
+from ccrefine.transforms.text.units import TextUnits
 
 SIZES = ((2, 3, 4), (5, 6, 7, 8, 9, 10))
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from transforms.gopher import (
+from ccrefine.transforms.filters.gopher import (
     QualityOptions,
     RepetitionOptions,
     decide_quality,
@@ -14,7 +13,7 @@ from transforms.gopher import (
     quality_scores,
     repetition_scores,
 )
-from transforms.text_units import TextUnits
+from ccrefine.transforms.text.units import TextUnits
 
 WORDS = ("river stone maple harbor candle meadow lantern orchard violet thunder basket mirror "
          "garden silver pepper ribbon castle forest marble window").split()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-
-from transforms.language import LanguageIdentifier, LanguageOptions, LanguageStep
-from transforms.records import Document
+from ccrefine.transforms.filters.language import LanguageIdentifier, LanguageOptions, LanguageStep
+from ccrefine.transforms.records import Document
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from transforms.line_corrections import LineCorrectionOptions, LineCorrectionStep, correct_lines
-from transforms.records import Document
+from ccrefine.transforms.filters.line_corrections import LineCorrectionOptions, LineCorrectionStep, correct_lines
+from ccrefine.transforms.records import Document
 
 OPTIONS = LineCorrectionOptions()
 PROSE = "The river rises after the rain and floods the old town every spring, as it has done for centuries."

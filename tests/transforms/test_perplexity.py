@@ -8,8 +8,7 @@ import json
 import kenlm
 import numpy as np
 import pytest
-
-from transforms.perplexity import (
+from ccrefine.transforms.filters.perplexity import (
     PerplexityOptions,
     PerplexityStep,
     bucket_of,
@@ -17,7 +16,7 @@ from transforms.perplexity import (
     normalise_for_lm,
     train_kenlm,
 )
-from transforms.records import Document
+from ccrefine.transforms.records import Document
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +73,7 @@ def test_options_are_validated(options):
 
 
 def test_train_kenlm_command(shared_data, tmp_path, capsys):
-    from pipelines.cli import main
+    from ccrefine.pipelines.cli import main
 
     output = tmp_path / "zh.arpa"
     code = main(["train-kenlm", "--input", str(shared_data / "text" / "zh_gsdsimp_wikipedia.dev.txt"),

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from transforms.pii import PiiOptions, PiiStep, redact_pii
-from transforms.records import Document
+from ccrefine.transforms.filters.pii import PiiOptions, PiiStep, redact_pii
+from ccrefine.transforms.records import Document
 
 
 @pytest.mark.parametrize(

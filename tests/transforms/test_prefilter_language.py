@@ -9,21 +9,20 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from hypothesis import given
-from hypothesis import strategies as st
-
-from pipelines.recipe import RecipeError, load_recipe, parse_recipe
-from transforms.crawl import read_crawl_file
-from transforms.language import shared_identifier
-from transforms.prefilter_language import (
+from ccrefine.pipelines.recipe import RecipeError, load_recipe, parse_recipe
+from ccrefine.transforms.filters.language import shared_identifier
+from ccrefine.transforms.filters.prefilter_language import (
     PrefilterOptions,
     PrefilterStep,
     other_language,
     target_line_chars,
     text_units,
 )
-from transforms.ptransforms import SkipOtherLanguages
-from transforms.records import Page
+from ccrefine.transforms.ptransforms import SkipOtherLanguages
+from ccrefine.transforms.read.crawl import read_crawl_file
+from ccrefine.transforms.records import Page
+from hypothesis import given
+from hypothesis import strategies as st
 
 ZH = frozenset({"zh"})
 OPTIONS = PrefilterOptions(languages=("zh",), min_other_score=0.65, max_target_score=0.01, max_target_chars=100,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from pipelines.cli import main
-from transforms.quality_classifier import ClassifierOptions, ClassifierStep, keep_by_pareto
-from transforms.records import Document
+from ccrefine.pipelines.cli import main
+from ccrefine.transforms.filters.quality_classifier import ClassifierOptions, ClassifierStep, keep_by_pareto
+from ccrefine.transforms.records import Document
 
 CRAWL_DEBRIS = [
     "\n".join(f"Home | Shop | Cart ({i} items) | Sign in | Best deals {i} FREE shipping click here" for i in range(40)),

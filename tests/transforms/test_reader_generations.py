@@ -10,6 +10,8 @@ from collections import Counter
 import brotli
 import pytest
 import zstandard
+from ccrefine.transforms.read.crawl import ReadOptions, read_crawl_file
+from ccrefine.transforms.records import Page, Rejected
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
@@ -28,8 +30,6 @@ from tests.transforms.reader_archives import (
     with_content_length,
     with_garbage_between_records,
 )
-from transforms.crawl import ReadOptions, read_crawl_file
-from transforms.records import Page, Rejected
 
 VERSIONS = ["0.17", "0.18", "1.0", "1.1"]
 LAYOUTS = ["members", "stream", "none"]

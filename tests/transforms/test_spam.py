@@ -6,10 +6,8 @@ import json
 import pickle
 
 import pytest
-
-from pipelines.recipe import RecipeError, parse_recipe
-from transforms.records import Document
-from transforms.spam import (
+from ccrefine.pipelines.recipe import RecipeError, parse_recipe
+from ccrefine.transforms.filters.spam import (
     SpamOptions,
     SpamStep,
     contacts,
@@ -18,6 +16,7 @@ from transforms.spam import (
     longest_keyword_list,
     read_lexicon,
 )
+from ccrefine.transforms.records import Document
 
 QUIET = {"spam.flagged_chars_frac": 0.0, "spam.bracket_run": 0.0, "spam.keyword_list_items": 0.0,
          "spam.contact_bait": 0.0, "spam.repeated_contact": 0.0,
@@ -141,7 +140,7 @@ def test_lexicon_files_and_recipe_options(tmp_path):
 
 
 def test_shipped_lexicons_name_their_source_and_license():
-    from transforms.spam import DEFAULT_LEXICONS, lexicon_path
+    from ccrefine.transforms.filters.spam import DEFAULT_LEXICONS, lexicon_path
 
     for name in DEFAULT_LEXICONS.values():
         first = lexicon_path(name).read_text(encoding="utf-8").splitlines()[0]

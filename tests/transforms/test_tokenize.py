@@ -13,10 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import sentencepiece as spm
 import yaml
-
-from pipelines.sample import PAGES
-from transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from transforms.tokenize import (
+from ccrefine.pipelines.sample import PAGES
+from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
+from ccrefine.transforms.tokens.tokenize import (
     FIM_PIECES,
     DocumentTokenizer,
     FimOptions,

@@ -12,11 +12,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-from transforms.ptransforms import ApplyStep
-from transforms.records import Document, Page, Rejected
-from transforms.step import Verdict
-from transforms.url_filter import (
+from ccrefine.transforms.filters.url_filter import (
     BANNED_SUBWORD,
     BANNED_WORD,
     BLOCKLIST,
@@ -27,6 +23,9 @@ from transforms.url_filter import (
     split_url,
     url_decision,
 )
+from ccrefine.transforms.ptransforms import ApplyStep
+from ccrefine.transforms.records import Document, Page, Rejected
+from ccrefine.transforms.step import Verdict
 
 CLEAN_URLS = [
     "https://en.wikipedia.org/wiki/Bread",
@@ -280,7 +279,7 @@ def test_loading_needs_no_network():
         "import socket\n"
         "def refuse(*args, **kwargs): raise OSError('network used')\n"
         "socket.socket.connect = socket.create_connection = socket.getaddrinfo = refuse\n"
-        "from transforms.url_filter import UrlFilterOptions, UrlFilterStep\n"
+        "from ccrefine.transforms.filters.url_filter import UrlFilterOptions, UrlFilterStep\n"
         "step = UrlFilterStep(UrlFilterOptions())\n"
         "print(step.explain('https://www.example.co.uk/porn'))\n"
     )

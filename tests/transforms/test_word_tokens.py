@@ -4,10 +4,9 @@ whitespace tokens dropped, as observed on each string."""
 from __future__ import annotations
 
 import pytest
-
-from transforms.text_units import TextUnits, units_of
-from transforms.word_token_exceptions import EXCEPTIONS
-from transforms.word_tokens import sentence_count, word_tokens
+from ccrefine.transforms.text.units import TextUnits, units_of
+from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
+from ccrefine.transforms.text.word_tokens import sentence_count, word_tokens
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,9 @@ import re
 import string
 from collections import Counter
 
-from transforms.text_units import TextUnits, character_scores
-from transforms.word_token_rules import SENTENCE_TERMINALS
-from transforms.word_tokens import sentence_count
+from ccrefine.transforms.text.units import TextUnits, character_scores
+from ccrefine.transforms.text.word_token_rules import SENTENCE_TERMINALS
+from ccrefine.transforms.text.word_tokens import sentence_count
 
 COUNTINGS = ("paper", "fineweb")
 

@@ -20,8 +20,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from transforms.word_token_exceptions import EXCEPTIONS
-from transforms.word_token_rules import INFIX, PREFIX, SENTENCE_TERMINALS, SUFFIX, SUFFIX_REACH, URL, URL_WITHOUT_USER
+from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
+from ccrefine.transforms.text.word_token_rules import (
+    INFIX,
+    PREFIX,
+    SENTENCE_TERMINALS,
+    SUFFIX,
+    SUFFIX_REACH,
+    URL,
+    URL_WITHOUT_USER,
+)
 
 _CACHE_LIMIT = 200_000  # distinct chunks remembered per process (a few tens of MB at most)
 _LONGEST_EXCEPTION = max(map(len, EXCEPTIONS))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.records import Document
-from transforms.step import Step, Verdict
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
 
 CONVERSIONS = ("s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp", "t2tw", "t2hk")
 

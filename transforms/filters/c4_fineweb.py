@@ -3,7 +3,7 @@
 C4 works line by line (it rewrites the text), then judges the page; FineWeb looks at line statistics
 of the page as it is. Terminal punctuation includes the Chinese full stop, exclamation and question marks
 and ellipsis, so these rules do not wipe out Chinese pages. With `counting: fineweb` both apply their rules
-as FineWeb's datatrove code does (`transforms.fineweb_counting`).
+as FineWeb's datatrove code does (`transforms.filters.fineweb_counting`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from transforms import fineweb_counting
-from transforms.records import Document
-from transforms.step import ScoringStep, Step, Verdict
-from transforms.text_units import TextUnits
+from ccrefine.transforms.filters import fineweb_counting
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import ScoringStep, Step, Verdict
+from ccrefine.transforms.text.units import TextUnits
 
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")")
 _SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’」』)）]*(?:\s|$)")

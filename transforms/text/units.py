@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from transforms.word_tokens import word_tokens as english_word_tokens
+from ccrefine.transforms.text.word_tokens import word_tokens as english_word_tokens
 
 SEGMENTED_BY_JIEBA = frozenset({"zh"})
 CHARACTER_WORDS = frozenset({"ja", "th", "lo", "km", "my", "bo"})

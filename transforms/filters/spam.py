@@ -13,7 +13,7 @@ Weights make one word harmless: a category drops a document only with enough tot
 
 A lexicon is a UTF-8 file: `#` comment lines (the first names its source and license), then one term per line,
 optionally a tab and a weight (default 1.0). Matching is case-insensitive and finds Traditional forms too.
-A name without a `/` is one of the lists shipped in `transforms/spam_lexicons/`; anything else is a path.
+A name without a `/` is one of the lists shipped in `transforms/filters/spam_lexicons/`; anything else is a path.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transforms.step import ScoringStep
-from transforms.text_units import TextUnits
+from ccrefine.transforms.step import ScoringStep
+from ccrefine.transforms.text.units import TextUnits
 
 LEXICON_DIR = Path(__file__).with_name("spam_lexicons")
 DEFAULT_LEXICONS = {"gambling": "zh_gambling.txt", "porn": "zh_porn.txt", "ads": "zh_ads.txt"}

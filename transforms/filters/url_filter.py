@@ -29,9 +29,8 @@ from operator import getitem, xor
 from pathlib import Path
 
 import numpy as np
-
-from transforms.records import Document, Page
-from transforms.step import Step, Verdict
+from ccrefine.transforms.records import Document, Page
+from ccrefine.transforms.step import Step, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ SOFT_BANNED_SCORE = "url_soft_banned"  # distinct soft-banned words in the URL, 
 @dataclass(frozen=True)
 class UrlFilterOptions:
     blocklists: tuple[str, ...] = ()  # UT1 / squidGuard files, plain or gzipped, any Beam filesystem path
-    banned_words_file: str | None = None  # None: the lists shipped in transforms/url_lists/
+    banned_words_file: str | None = None  # None: the lists shipped in transforms/filters/url_lists/
     soft_banned_words_file: str | None = None
     banned_subwords_file: str | None = None
     allow_list_file: str | None = None

@@ -17,10 +17,9 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-
-from transforms.records import Document
-from transforms.step import Step, Verdict
-from transforms.text_units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA, units_of
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
+from ccrefine.transforms.text.units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA, units_of
 
 POSITIVE, NEGATIVE = "__label__reference", "__label__crawl"
 MODES = ("threshold", "pareto")

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-
-from transforms.records import DOCUMENT_SCHEMA, Document, document_from_row, to_row
+from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, document_from_row, to_row
 
 BATCH_ROWS = 256
 # smaller than every printable character, so keys sort as their ids do; NUL is taken (it joins keys in LSH records)

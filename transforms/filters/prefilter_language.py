@@ -17,9 +17,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transforms.language import ALL_LANGUAGES, LanguageIdentifier, shared_identifier
-from transforms.records import Page
-from transforms.step import Step, Verdict
+from ccrefine.transforms.filters.language import ALL_LANGUAGES, LanguageIdentifier, shared_identifier
+from ccrefine.transforms.records import Page
+from ccrefine.transforms.step import Step, Verdict
 
 _SHORT_LINE = 20  # characters: shorter lines (menus, buttons) are judged as a run, each alone says little
 

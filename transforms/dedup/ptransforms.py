@@ -1,7 +1,7 @@
 """The Beam half of deduplication: `Deduplicate` over the input Parquet files, a chain of keyed shuffles over the
-pure parts in transforms/dedup_*.py and transforms/connected_components.py. No step gathers the corpus, a
+pure parts in transforms/dedup_*.py and transforms/dedup/connected_components.py. No step gathers the corpus, a
 cluster's pairs, or the graph onto one worker, and no shuffle carries a text: they carry document keys
-(transforms/dedup_sources.py: the id and a hash of the text), hashes and small decisions, so dedup's memory follows
+(transforms/dedup/sources.py: the id and a hash of the text), hashes and small decisions, so dedup's memory follows
 the number of documents, not their size. Where a step needs words, the files are read again.
 
 - Sketch: each input file is read once; each row sends its LSH band entries (packed per band-key partition) and
@@ -28,10 +28,16 @@ from typing import NamedTuple
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-
-from transforms.connected_components import large_star, small_star, star_decision
-from transforms.dedup_minhash import MinHasher, MinHashOptions, bucket_edges, bucket_records, jaccard, keep_rank
-from transforms.dedup_sources import (
+from ccrefine.transforms.dedup.connected_components import large_star, small_star, star_decision
+from ccrefine.transforms.dedup.minhash import (
+    MinHasher,
+    MinHashOptions,
+    bucket_edges,
+    bucket_records,
+    jaccard,
+    keep_rank,
+)
+from ccrefine.transforms.dedup.sources import (
     WORD_COLUMNS,
     PartitionedFileWriter,
     document_key,
@@ -39,7 +45,7 @@ from transforms.dedup_sources import (
     output_name,
     read_documents,
 )
-from transforms.dedup_substrings import (
+from ccrefine.transforms.dedup.substrings import (
     SubstringOptions,
     anchor_records,
     answer_claims,
@@ -53,9 +59,9 @@ from transforms.dedup_substrings import (
     verified_windows,
     window_records,
 )
-from transforms.dedup_urls import normalize_url, preference
-from transforms.ptransforms import KEPT, REJECTED, _Counters
-from transforms.records import DOCUMENT_SCHEMA, Document, Rejected, to_row
+from ccrefine.transforms.dedup.urls import normalize_url, preference
+from ccrefine.transforms.ptransforms import KEPT, REJECTED, _Counters
+from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, Rejected, to_row
 
 EXACT_STAGE = "dedup_exact"
 MINHASH_STAGE = "dedup_minhash"

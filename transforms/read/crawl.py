@@ -3,7 +3,7 @@
 `read_crawl_file` streams one open archive in constant memory and yields a `Page` for every HTTP 200 HTML
 response or WET conversion record, and a `Rejected` for everything else: the record types that hold no
 document, non-200 or non-HTML responses, oversized payloads, and faults. Every WARC generation (0.17, 0.18,
-1.0, 1.1) and ARC are read, gzipped per record, as one gzip stream, or plain (see `transforms.archive_scan`).
+1.0, 1.1) and ARC are read, gzipped per record, as one gzip stream, or plain (see `transforms.read.archive_scan`).
 
 A fault never ends the file: the good records before it are already out, the fault is reported with its byte
 offset, and reading resumes at the next record boundary found after it (a gzip member, a WARC version line or
@@ -29,12 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from warcio.bufferedreaders import ChunkedDataReader
-from warcio.exceptions import ArchiveLoadFailed
-from warcio.statusandheaders import StatusAndHeadersParser
-from zstandard import ZstdError
-
-from transforms.archive_scan import (
+from ccrefine.transforms.read.archive_scan import (
     WARC_VERSIONS,
     Layout,
     QuietArchiveIterator,
@@ -45,9 +40,13 @@ from transforms.archive_scan import (
     sniff_layout,
     with_true_length,
 )
-from transforms.decode import decode_html, looks_binary
-from transforms.http_encoding import Oversized, UnsupportedEncoding, decode_content
-from transforms.records import Page, Rejected
+from ccrefine.transforms.read.decode import decode_html, looks_binary
+from ccrefine.transforms.read.http_encoding import Oversized, UnsupportedEncoding, decode_content
+from ccrefine.transforms.records import Page, Rejected
+from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeadersParser
+from zstandard import ZstdError
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 spaCy splits each whitespace-separated chunk by peeling prefixes (opening punctuation, quotes, currency
 signs), then suffixes (closing punctuation, "'s", units after a number, a period after a lower-case letter),
 then splitting infixes (hyphens and slashes between letters, "...", a period between a lower- and an upper-case
-letter). `transforms.word_tokens` applies them in spaCy's order; this module only defines what matches.
+letter). `transforms.text.word_tokens` applies them in spaCy's order; this module only defines what matches.
 
 spaCy lists its letters and symbols script by script; here Latin letters and symbols come from `unicodedata`
 (Latin letters by case; every "So" symbol but those Unicode added after spaCy's list is an icon). The result

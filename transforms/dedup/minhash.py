@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from transforms.text_units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA
+from ccrefine.transforms.text.units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA
 
 SCHEME = "affine32"
 HASH_FUNCTION = (

@@ -13,8 +13,8 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
-from transforms.records import Document
-from transforms.step import Step, Verdict
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
 
 ALL_LANGUAGES = "all"
 _LABEL = "__label__"

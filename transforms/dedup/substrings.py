@@ -29,9 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from transforms.dedup_minhash import PolynomialPowers, fmix64, partition_ranges, word_hashes
-from transforms.text_units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA
+from ccrefine.transforms.dedup.minhash import PolynomialPowers, fmix64, partition_ranges, word_hashes
+from ccrefine.transforms.text.units import CHARACTER_WORDS, SEGMENTED_BY_JIEBA
 
 _WINDOW_POWERS = PolynomialPowers(0x9E3779B97F4A7C15)
 _WHITESPACE_RUN = re.compile(r"\S+")

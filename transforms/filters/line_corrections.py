@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from transforms.records import Document
-from transforms.step import Step, Verdict
-from transforms.text_units import TextUnits
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
+from ccrefine.transforms.text.units import TextUnits
 
 _COUNTER = re.compile(
     r"^\s*[\d.,]+\s*[kKmM万千]?\s*(likes?|comments?|shares?|views?|retweets?|replies|reply|followers?|votes?|"

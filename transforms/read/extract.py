@@ -18,8 +18,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from transforms.records import Document, Page
-from transforms.step import Step, Verdict
+from ccrefine.transforms.records import Document, Page
+from ccrefine.transforms.step import Step, Verdict
 
 _LENGTH = struct.Struct("<Q")
 _STARTUP_TIMEOUT_S = 120.0
@@ -97,10 +97,9 @@ class GuardedExtractor:
     def _ensure_process(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "transforms.extract", json.dumps(asdict(self.options))],
+                [sys.executable, "-m", "ccrefine.transforms.read.extract", json.dumps(asdict(self.options))],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                cwd=_package_root(),
             )
             # Start-up (importing trafilatura) must not count against the first page's time limit.
             status, detail = _read_message(self._process.stdout, time.monotonic() + _STARTUP_TIMEOUT_S)
@@ -110,11 +109,6 @@ class GuardedExtractor:
 
     def __del__(self):
         self.close()
-
-
-def _package_root() -> str:
-    """The folder that holds `transforms/`, so the child imports the same code as the parent."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _write_message(pipe, value) -> None:

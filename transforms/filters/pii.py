@@ -11,8 +11,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from transforms.records import Document
-from transforms.step import Step, Verdict
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
 
 PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>", "phone": "<PHONE>", "cn_id": "<CN_ID>"}
 

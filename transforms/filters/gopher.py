@@ -4,7 +4,7 @@ Scores are computed once per document from shared `TextUnits` and kept on the do
 compares them with the recipe's thresholds, so thresholds can change later without recomputing.
 For Chinese, words come from jieba, characters are counted without spaces, the stop-word rule uses
 Chinese function words, and bullets include Chinese list markers. With `counting: fineweb` the scores are
-counted as FineWeb's code counts them (`transforms.fineweb_counting`), under the same names and thresholds.
+counted as FineWeb's code counts them (`transforms.filters.fineweb_counting`), under the same names and thresholds.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 
-from transforms import fineweb_counting
-from transforms.step import ScoringStep
-from transforms.text_units import TextUnits, character_scores
+from ccrefine.transforms.filters import fineweb_counting
+from ccrefine.transforms.step import ScoringStep
+from ccrefine.transforms.text.units import TextUnits, character_scores
 
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)

@@ -14,9 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from transforms.records import Document
-from transforms.step import Step, Verdict
-from transforms.text_units import TextUnits
+from ccrefine.transforms.records import Document
+from ccrefine.transforms.step import Step, Verdict
+from ccrefine.transforms.text.units import TextUnits
 
 UNKNOWN = "<unk>"
 BUCKETS = ("head", "middle", "tail")

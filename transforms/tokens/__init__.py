@@ -1,0 +1,1 @@
+"""Tokens: the SentencePiece tokenizer, encoding, and the token shard format."""
