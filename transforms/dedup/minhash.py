@@ -157,20 +157,20 @@ def shingle_tokens(text: str, lang: str, cjk_words: bool = False) -> list[str]:
 # ---- hashing -----------------------------------------------------------------------------------------------------
 
 
+_FMIX64_MULTIPLIERS = (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)  # MurmurHash3's 64-bit finaliser: xor-shift 33, x m
+
+
 def fmix64(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser (wrapping uint64 arithmetic)."""
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xFF51AFD7ED558CCD)
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xC4CEB9FE1A85EC53)
+    """MurmurHash3's 64-bit finaliser on an array (wrapping uint64 arithmetic)."""
+    for multiplier in _FMIX64_MULTIPLIERS:
+        values = (values ^ (values >> np.uint64(33))) * np.uint64(multiplier)
     return values ^ (values >> np.uint64(33))
 
 
 def _fmix64_int(value: int) -> int:
-    value ^= value >> 33
-    value = (value * 0xFF51AFD7ED558CCD) & _MASK64
-    value ^= value >> 33
-    value = (value * 0xC4CEB9FE1A85EC53) & _MASK64
+    """The same finaliser on one Python int: the scalar hashes below stay cheap for datasketch's per-shingle calls."""
+    for multiplier in _FMIX64_MULTIPLIERS:
+        value = ((value ^ (value >> 33)) * multiplier) & _MASK64
     return value ^ (value >> 33)
 
 
