@@ -133,6 +133,12 @@ def test_shifting_all_positions_keeps_rope_logits(tiny_model, variant, shift):
         )
 
 
+
+def cpu_mask(q_len: int, past_len: int, alibi_heads: int | None):
+    """The dense (non-flex) mask of a batch without padding or packed documents."""
+    return build_attention_mask(q_len, past_len, key_mask=None, doc_ids=None, alibi_heads=alibi_heads, use_flex=False,
+                                device=torch.device("cpu"), dtype=torch.float32)
+
 @settings(max_examples=30, deadline=None)
 @given(n_heads=st.sampled_from([1, 4, 6, 12]), q_len=st.integers(1, 9), shift=st.integers(1, 300))
 def test_shifting_all_positions_keeps_alibi_biases(n_heads, q_len, shift):
@@ -140,17 +146,7 @@ def test_shifting_all_positions_keeps_alibi_biases(n_heads, q_len, shift):
     get the same ALiBi biases among themselves."""
 
     def biases(past_len):
-        mask = build_attention_mask(
-            q_len,
-            past_len,
-            key_mask=None,
-            doc_ids=None,
-            alibi_heads=n_heads,
-            use_flex=False,
-            device=torch.device("cpu"),
-            dtype=torch.float32,
-        )
-        return mask.dense[..., past_len:]
+        return cpu_mask(q_len, past_len, alibi_heads=n_heads).dense[..., past_len:]
 
     torch.testing.assert_close(biases(shift), biases(0), atol=1e-4, rtol=1e-5)
 
@@ -171,33 +167,14 @@ def test_alibi_slopes_follow_the_paper():
 
 def test_alibi_bias_is_minus_slope_times_distance():
     slopes = alibi_slopes(4)
-    mask = build_attention_mask(
-        5,
-        0,
-        key_mask=None,
-        doc_ids=None,
-        alibi_heads=4,
-        use_flex=False,
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-    )
-    bias = mask.dense[0]
+    bias = cpu_mask(5, 0, alibi_heads=4).dense[0]
     assert bias[2, 4, 1].item() == pytest.approx(-3 * slopes[2].item())
     assert bias[0, 1, 3].item() == float("-inf")  # causal
     assert torch.all(bias.diagonal(dim1=-2, dim2=-1) == 0)
 
 
 def test_plain_causal_batches_take_the_sdpa_fast_path():
-    mask = build_attention_mask(
-        6,
-        0,
-        key_mask=None,
-        doc_ids=None,
-        alibi_heads=None,
-        use_flex=False,
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-    )
+    mask = cpu_mask(6, 0, alibi_heads=None)
     assert mask.is_causal and mask.dense is None and mask.block_mask is None
 
 
