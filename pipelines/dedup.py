@@ -5,7 +5,11 @@ Output layout (OUTPUT may be any Beam filesystem path):
                                                                file per input file and language, in input order
     OUTPUT/rejected/stage=<stage>/part-*.parquet               removed documents; `detail` names the one kept
     OUTPUT/stats.json                                          funnel, MinHash settings, connected-component rounds
+    OUTPUT/dedup.yaml                                          the resolved settings (a --config for a rerun)
     OUTPUT/_SUCCESS                                            written last (pipelines/outputs.py)
+
+Settings come from the dataclass defaults, then `--config FILE` (YAML with the keys of DedupSettings), then the
+flags the user typed (pipelines/settings_files.py); deploy/configs/dedup-fineweb.yaml documents every default.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from dataclasses import asdict, dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from ccrefine.pipelines.config_files import refuse, show
 from ccrefine.pipelines.options import beam_options
 from ccrefine.pipelines.outputs import OutputFolder, write_bytes
+from ccrefine.pipelines.settings_files import given_flags, load_settings, settings_yaml
 from ccrefine.pipelines.shards import write_rejected
 from ccrefine.pipelines.stats import build_funnel, counters_by_stage, funnel_lines
 from ccrefine.pipelines.tokenize import match_files
-from ccrefine.transforms.dedup.minhash import PRESETS, LshParams, MinHashOptions, minhash_settings
+from ccrefine.transforms.dedup.minhash import PRESETS, MinHashOptions, minhash_settings
 from ccrefine.transforms.dedup.ptransforms import (
     COMPONENTS_NAMESPACE,
     Deduplicate,
@@ -37,11 +43,30 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DedupSettings:
+    """Everything a dedup run decides with; a step set to None (`off` in a config file) is skipped."""
+
     minhash: MinHashOptions | None = MinHashOptions()
     substrings: SubstringOptions | None = SubstringOptions()
     urls: bool = True
-    shards: int = 4
-    overwrite: bool = False  # replace a complete output
+    shards: int = 4  # Parquet files per stage of the rejected records
+
+    def __post_init__(self):
+        if self.minhash is None and self.substrings is None and not self.urls:
+            raise ValueError("every dedup step is switched off; keep at least one of minhash, substrings, urls "
+                             "(--minhash, --substrings, --urls)")
+        if self.shards < 1:
+            raise ValueError(f"shards must be at least 1, got {self.shards}")
+
+
+# flag (argparse dest) -> DedupSettings key, for the flags that copy one value (see given_settings for the rest)
+FLAG_KEYS = {
+    "ngram": "minhash.ngram", "char_ngram": "minhash.char_ngram", "seed": "minhash.seed", "keep": "minhash.keep",
+    "verify_threshold": "minhash.verify_threshold", "cc_rounds": "minhash.max_cc_rounds",
+    "lsh_partitions": "minhash.partitions", "min_substring_tokens": "substrings.min_tokens",
+    "min_tokens_left": "substrings.min_tokens_left", "substring_partitions": "substrings.partitions",
+    "urls": "urls", "shards": "shards",
+}
+CONFIG_WHAT = "dedup config"
 
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
@@ -53,13 +78,10 @@ def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings
     return dedup.stages
 
 
-def run_dedup(options, files: list[str], output_path: str, settings: DedupSettings) -> dict:
-    """Build, run and wait into a staging folder; then write stats.json and publish. Returns its content."""
-    if settings.minhash is None and settings.substrings is None and not settings.urls:
-        raise UsageError("every dedup step is switched off; keep at least one of --minhash, --substrings, --urls")
-    if settings.shards < 1:
-        raise UsageError(f"--shards must be at least 1, got {settings.shards}")
-    output_folder = OutputFolder(output_path, settings.overwrite)
+def run_dedup(options, files: list[str], output_path: str, settings: DedupSettings, overwrite: bool = False) -> dict:
+    """Build, run and wait into a staging folder; then write dedup.yaml and stats.json and publish (`overwrite`
+    replaces a complete output). Returns the stats."""
+    output_folder = OutputFolder(output_path, overwrite)
     output_folder.check()
     output = output_folder.start()
     pipeline = beam.Pipeline(options=options)
@@ -81,6 +103,7 @@ def run_dedup(options, files: list[str], output_path: str, settings: DedupSettin
     if settings.substrings is not None:
         stats["substrings"] = asdict(settings.substrings)
     stats["urls"] = settings.urls
+    write_bytes(FileSystems.join(output, "dedup.yaml"), settings_yaml(settings, RESOLVED_HEADER).encode())
     write_bytes(FileSystems.join(output, "stats.json"), json.dumps(stats, indent=2).encode())
     output_folder.publish("stats.json")
     if stats["problems"]:
@@ -88,37 +111,64 @@ def run_dedup(options, files: list[str], output_path: str, settings: DedupSettin
     return stats
 
 
+RESOLVED_HEADER = """The settings this `ccrefine dedup` run used: defaults, then its --config file, then its flags.
+Rerun with the same settings: ccrefine dedup --config dedup.yaml --input ... --output ..."""
+
+
 def settings_from_args(args) -> DedupSettings:
-    """DedupSettings from the parsed flags; a bad combination is a UsageError naming the flag."""
+    """DedupSettings from --config (if given) and the flags typed; a bad value is a UsageError naming the key."""
+    return load_settings(DedupSettings, args.config, given_settings(args), CONFIG_WHAT, prepare=expand_preset)
+
+
+def given_settings(args) -> dict:
+    """The flags the user typed, as DedupSettings keys (flags left out are None and do not override the file)."""
     if (args.bands is None) != (args.rows is None):
         raise UsageError("give --bands and --rows together (or neither, for the --minhash-preset)")
-    try:
-        minhash = None
-        if args.minhash:
-            shape = PRESETS[args.minhash_preset] if args.bands is None else LshParams(args.bands, args.rows)
-            minhash = MinHashOptions(
-                bands=shape.bands, rows=shape.rows, ngram=args.ngram,
-                char_ngram=args.char_ngram, cjk_words=args.cjk_shingles == "jieba", seed=args.seed, keep=args.keep,
-                verify_threshold=args.verify_threshold, max_cc_rounds=args.cc_rounds, partitions=args.lsh_partitions)
-        substrings = None
-        if args.substrings:
-            substrings = SubstringOptions(args.min_substring_tokens, args.min_tokens_left, args.substring_partitions)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    return DedupSettings(minhash, substrings, args.urls, args.shards, args.overwrite)
+    given = given_flags(args, FLAG_KEYS)
+    minhash = given.get("minhash", {})
+    if args.bands is not None:
+        minhash = {"bands": args.bands, "rows": args.rows, **minhash}
+    elif args.minhash_preset is not None:
+        shape = PRESETS[args.minhash_preset]
+        minhash = {"bands": shape.bands, "rows": shape.rows, **minhash}
+    if args.cjk_shingles is not None:
+        minhash["cjk_words"] = args.cjk_shingles == "jieba"
+    if minhash:
+        given["minhash"] = minhash
+    for step, switch in (("minhash", args.minhash), ("substrings", args.substrings)):
+        if switch is False:  # --no-minhash: its other flags have nothing to shape
+            given[step] = False
+        elif switch and step not in given:
+            given[step] = True  # --minhash: on, with the file's options if it has any
+    return given
+
+
+def expand_preset(values: dict, source: str) -> dict:
+    """A config file's `minhash: {preset: NAME}` stands for that preset's bands and rows."""
+    minhash = values.get("minhash")
+    if not isinstance(minhash, dict) or "preset" not in minhash:
+        return values
+    preset = minhash["preset"]
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise refuse(f"{source}: minhash.preset: unknown preset {show(preset)}; choose one of "
+                     f"{', '.join(sorted(PRESETS))}, or give bands and rows")
+    if "bands" in minhash or "rows" in minhash:
+        raise refuse(f"{source}: minhash: give either preset or bands and rows, not both")
+    options = {key: value for key, value in minhash.items() if key != "preset"}
+    return {**values, "minhash": {"bands": PRESETS[preset].bands, "rows": PRESETS[preset].rows, **options}}
 
 
 def dedup_command(args, beam_args: list[str]) -> int:
     settings = settings_from_args(args)
     options = beam_options(beam_args)
     FileSystems.set_options(options)
-    OutputFolder(args.output, settings.overwrite).check()  # before reading anything
+    OutputFolder(args.output, args.overwrite).check()  # before reading anything
     files = match_files(args.input, "--input")
     shape = f"{settings.minhash.bands} x {settings.minhash.rows}" if settings.minhash else "off"
     print(f"ccrefine dedup: {len(files)} file(s), MinHash {shape}, substrings "
           f"{'on' if settings.substrings else 'off'}, URLs {'on' if settings.urls else 'off'}, output {args.output}",
           flush=True)
-    stats = run_dedup(options, files, args.output, settings)
+    stats = run_dedup(options, files, args.output, settings, args.overwrite)
     _print_summary(args.output, stats)
     return 0
 
@@ -132,58 +182,66 @@ def _print_summary(output: str, stats: dict) -> None:
         print(f"  connected components: {components['rounds_changed']} round(s) changed the graph, {state}")
     join = FileSystems.join
     print(f"documents: {join(output, 'documents')}\nrejected:  {join(output, 'rejected')}\n"
-          f"stats:     {join(output, 'stats.json')}")
+          f"stats:     {join(output, 'stats.json')}\nsettings:  {join(output, 'dedup.yaml')}")
 
 
 def register(subparsers) -> None:
-    """Add `dedup` to the ccrefine command line."""
+    """Add `dedup` to the ccrefine command line. Settings flags default to None: a flag counts as given only when
+    typed, so it overrides --config and nothing else does (the defaults live in DedupSettings)."""
+    minhash_defaults, substring_defaults = MinHashOptions(), SubstringOptions()
     dedup = subparsers.add_parser(
         "dedup",
         help="remove near-duplicates (MinHash), repeated spans (exact substrings) and repeated URLs",
         description="Read the documents/ of a `ccrefine corpus` output and write refined documents, rejected "
-        "records (each naming the document it duplicates) and stats.json. Unlisted flags go to Beam; the default "
-        "runner is the DirectRunner with one process per core.",
+        "records (each naming the document it duplicates), stats.json and the resolved settings (dedup.yaml). "
+        "Unlisted flags go to Beam; the default runner is the DirectRunner with one process per core.",
     )
     dedup.add_argument("--input", required=True, action="append",
                        help="corpus output folder (reads FOLDER/documents/lang=*/*.parquet), Parquet file or glob; "
                        "repeatable")
     dedup.add_argument("--output", required=True, help="output folder (local or gs://, s3://, hdfs://)")
-    dedup.add_argument("--shards", type=int, default=4,
-                       help="Parquet shards per stage of the rejected records (default: 4; kept documents are "
-                       "written one file per input file and language)")
+    dedup.add_argument("--config", help="YAML file of settings (keys: minhash, substrings, urls, shards; "
+                       "deploy/configs/dedup-fineweb.yaml lists every default); the flags given override it")
+    dedup.add_argument("--shards", type=int,
+                       help=f"Parquet shards per stage of the rejected records (default: {DedupSettings.shards}; kept "
+                       "documents are written one file per input file and language)")
     dedup.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
     minhash = dedup.add_argument_group("MinHash near-duplicates")
-    minhash.add_argument("--minhash", action=argparse.BooleanOptionalAction, default=True, help="default: on")
-    minhash.add_argument("--minhash-preset", choices=sorted(PRESETS), default="fineweb",
+    minhash.add_argument("--minhash", action=argparse.BooleanOptionalAction, help="default: on")
+    minhash.add_argument("--minhash-preset", choices=sorted(PRESETS),
                          help="fineweb: 14 bands x 8 rows (112 hashes); refinedweb: 450 x 20 (9,000); "
                          "default: fineweb")
     minhash.add_argument("--bands", type=int, help="LSH bands (with --rows; overrides the preset)")
     minhash.add_argument("--rows", type=int, help="hashes per band (with --bands)")
-    minhash.add_argument("--ngram", type=int, default=5, help="words per shingle (default: 5)")
-    minhash.add_argument("--char-ngram", type=int, default=5,
-                         help="characters per shingle for Chinese, Japanese, Thai... (default: 5)")
-    minhash.add_argument("--cjk-shingles", choices=["characters", "jieba"], default="characters",
+    minhash.add_argument("--ngram", type=int, help=f"words per shingle (default: {minhash_defaults.ngram})")
+    minhash.add_argument("--char-ngram", type=int,
+                         help="characters per shingle for Chinese, Japanese, Thai... "
+                         f"(default: {minhash_defaults.char_ngram})")
+    minhash.add_argument("--cjk-shingles", choices=["characters", "jieba"],
                          help="Chinese shingles of characters or of jieba words (default: characters)")
-    minhash.add_argument("--seed", type=int, default=1, help="permutation seed (default: 1, datasketch's)")
-    minhash.add_argument("--keep", default="smallest-id",
+    minhash.add_argument("--seed", type=int, help=f"permutation seed (default: {minhash_defaults.seed}, "
+                         "datasketch's)")
+    minhash.add_argument("--keep",
                          help="which document of a cluster stays: smallest-id, longest, or score:NAME (highest "
-                         "value of that score; default: smallest-id)")
+                         f"value of that score; default: {minhash_defaults.keep})")
     minhash.add_argument("--verify-threshold", type=float,
                          help="drop candidate pairs whose exact shingle Jaccard is below this (default: no check)")
-    minhash.add_argument("--cc-rounds", type=int, default=MinHashOptions.max_cc_rounds,
-                         help=f"connected-component rounds in the graph (default: {MinHashOptions.max_cc_rounds})")
-    minhash.add_argument("--lsh-partitions", type=int, default=MinHashOptions.partitions,
+    minhash.add_argument("--cc-rounds", type=int,
+                         help=f"connected-component rounds in the graph (default: {minhash_defaults.max_cc_rounds})")
+    minhash.add_argument("--lsh-partitions", type=int,
                          help="band-key partitions; a worker holds about 1/N of all band keys "
-                         f"(default: {MinHashOptions.partitions})")
+                         f"(default: {minhash_defaults.partitions})")
     substrings = dedup.add_argument_group("exact substrings")
-    substrings.add_argument("--substrings", action=argparse.BooleanOptionalAction, default=True, help="default: on")
-    substrings.add_argument("--min-substring-tokens", type=int, default=SubstringOptions.min_tokens,
-                            help="shortest repeated span removed, in words (default: 50)")
-    substrings.add_argument("--min-tokens-left", type=int, default=SubstringOptions.min_tokens_left,
-                            help="drop a document cut below this many words (default: 50)")
-    substrings.add_argument("--substring-partitions", type=int, default=SubstringOptions.partitions,
-                            help="window-hash partitions; a worker holds about 1/N of all windows (default: 16)")
-    dedup.add_argument("--urls", action=argparse.BooleanOptionalAction, default=True,
+    substrings.add_argument("--substrings", action=argparse.BooleanOptionalAction, help="default: on")
+    substrings.add_argument("--min-substring-tokens", type=int,
+                            help=f"shortest repeated span removed, in words (default: {substring_defaults.min_tokens})")
+    substrings.add_argument("--min-tokens-left", type=int,
+                            help="drop a document cut below this many words "
+                            f"(default: {substring_defaults.min_tokens_left})")
+    substrings.add_argument("--substring-partitions", type=int,
+                            help="window-hash partitions; a worker holds about 1/N of all windows "
+                            f"(default: {substring_defaults.partitions})")
+    dedup.add_argument("--urls", action=argparse.BooleanOptionalAction,
                        help="one document per normalised URL (default: on)")
     dedup.set_defaults(handler=dedup_command)
 
