@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyarrow.dataset as ds
+from ccrefine.eval.svg_chart import svg_label, text_width
 from ccrefine.pipelines.config_files import read_json, read_yaml, require_mapping
 
 EXAMPLES_PER_REASON = 2
@@ -60,18 +61,20 @@ def _threshold(recipe: dict, stage: str, option: str | None) -> float | None:
 # ---- charts ---------------------------------------------------------------------------------------------------
 
 def bar_chart(pairs: list[tuple[str, float]], title: str, width: int = 640) -> str:
-    """Horizontal bars, one per (label, value)."""
+    """Horizontal bars, one per (label, value); the label column is as wide as the longest label, up to half the
+    chart (longer labels end in an ellipsis, with the whole label as a tooltip)."""
     if not pairs:
         return f"<p class='empty'>{html.escape(title)}: nothing to show.</p>"
-    row, label_width = 22, min(220, width // 3)
+    row, label_room = 22, min(max(text_width(label) for label, _ in pairs), width / 2)
+    label_width = label_room + 12
     top = max(value for _, value in pairs) or 1
     bars = []
     for index, (label, value) in enumerate(pairs):
         y = index * row
         length = (width - label_width - 70) * value / top
         bars.append(
-            f"<text x='{label_width - 6}' y='{y + 15}' text-anchor='end'>{html.escape(label)}</text>"
-            f"<rect x='{label_width}' y='{y + 3}' width='{length:.1f}' height='{row - 6}' class='bar'/>"
+            svg_label(label, label_room, f"x='{label_width - 6:.1f}' y='{y + 15}' text-anchor='end'")
+            + f"<rect x='{label_width}' y='{y + 3}' width='{length:.1f}' height='{row - 6}' class='bar'/>"
             f"<text x='{label_width + length + 4:.1f}' y='{y + 15}'>{value:,.0f}</text>"
         )
     height = row * len(pairs)
@@ -105,8 +108,11 @@ def histogram(series: dict[str, list[float]], title: str, threshold: float | Non
                      f"{html.escape(name)} ({len(vs)})</text>")
     if threshold is not None and math.isfinite(threshold):
         x = pad + (scale(threshold) - low) / span * (width - 2 * pad)
+        label = f"threshold {threshold:g}"
+        # right of the line, or left of it where the chart's edge would cut the label
+        place = f"x='{x + 3:.1f}'" if x + 3 + text_width(label) <= width else f"x='{x - 3:.1f}' text-anchor='end'"
         parts.append(f"<line class='threshold' x1='{x:.1f}' x2='{x:.1f}' y1='16' y2='{height - 20}'/>"
-                     f"<text x='{x + 3:.1f}' y='28'>threshold {threshold:g}</text>")
+                     + svg_label(label, max(x + 3, width - x - 3), f"{place} y='28'"))
     axis = (f"<text x='{pad}' y='{height - 4}'>{_fmt(low, log)}</text>"
             f"<text x='{width - pad}' y='{height - 4}' text-anchor='end'>{_fmt(high, log)}</text>")
     return (f"<figure><figcaption>{html.escape(title)}</figcaption><svg role='img' width='{width}' "
@@ -186,11 +192,12 @@ def dedup_section(dedup_documents: list[dict]) -> str:
     return f"<section id='dedup'><h2>Dedup clusters</h2>{chart}</section>"
 
 
-def examples_section(documents: list[dict], rejected: list[dict], seed: int) -> str:
+def examples_section(kept: list[dict], rejected: list[dict], seed: int, kept_label: str = "kept") -> str:
+    """Random `kept` documents (the dedup output's when there is one) and rejected ones per stage and reason."""
     rng = random.Random(seed)
     blocks = []
-    for row in rng.sample(documents, min(EXAMPLES_PER_REASON * 2, len(documents))):
-        blocks.append(_example("kept", row["url"], row["text"]))
+    for row in rng.sample(kept, min(EXAMPLES_PER_REASON * 2, len(kept))):
+        blocks.append(_example(kept_label, row["url"], row["text"]))
     by_reason: dict[tuple[str, str], list[dict]] = {}
     for row in rejected:
         if row.get("excerpt"):
@@ -226,6 +233,7 @@ def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) ->
     recipe = read_yaml(recipe_path, "recipe") if recipe_path.exists() else {}
     documents, rejected = _read_rows(run_dir / "documents"), _read_rows(run_dir / "rejected")
     dedup_documents = _read_rows(dedup_dir / "documents") if dedup_dir else []
+    dedup_rejected = _read_rows(dedup_dir / "rejected") if dedup_dir else []
     title = f"ccrefine corpus report: {run_dir.name}"
     body = "".join([
         f"<h1>{html.escape(title)}</h1><p>Recipe <b>{html.escape(str(stats.get('recipe', '')))}</b>; "
@@ -236,7 +244,9 @@ def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) ->
         scores_section(documents, rejected, recipe),
         domains_section(documents, rejected),
         dedup_section(dedup_documents),
-        examples_section(documents, rejected, seed),
+        # after dedup, "kept" is what survived it, and what it removed is shown beside the corpus's rejections
+        examples_section(dedup_documents, [*rejected, *dedup_rejected], seed, "kept after dedup") if dedup_dir
+        else examples_section(documents, rejected, seed),
     ])
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>{body}</body></html>")

@@ -1,12 +1,44 @@
-"""A grouped bar chart as a standalone SVG file (no plotting library: matplotlib is not a dependency)."""
+"""A grouped bar chart as a standalone SVG file (no plotting library: matplotlib is not a dependency), and the
+label fitting every chart of eval/ uses: SVG text is not laid out until a browser draws it, so labels are measured
+by an estimate of their width, and one that does not fit loses its end to an ellipsis, keeping the full text as a
+tooltip (never its start, which the SVG edge would otherwise cut)."""
 
 from __future__ import annotations
 
 import html
 import math
+import unicodedata
 from collections.abc import Sequence
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+CHAR_PX = 7.6  # one character at 12px, on the wide side: headless chromium drew the report's labels at 6.2-7.4
+WIDE_CHAR_PX = 12.5  # full-width characters (Chinese, Japanese, Korean): one em, and a little
+ELLIPSIS = "\u2026"
+
+
+def text_width(text: str, font_px: float = 12) -> float:
+    """An upper estimate of `text`'s width in pixels."""
+    pixels = sum(WIDE_CHAR_PX if unicodedata.east_asian_width(ch) in "WF" else CHAR_PX for ch in text)
+    return pixels * font_px / 12
+
+
+def fit_text(text: str, max_width: float, font_px: float = 12) -> str:
+    """`text` if it fits in `max_width` pixels, else its longest beginning that fits with an ellipsis."""
+    if text_width(text, font_px) <= max_width:
+        return text
+    room = max_width - text_width(ELLIPSIS, font_px)
+    end = 0
+    while end < len(text) and text_width(text[:end + 1], font_px) <= room:
+        end += 1
+    return text[:end] + ELLIPSIS
+
+
+def svg_label(text: str, max_width: float, attributes: str, font_px: float = 12) -> str:
+    """An SVG <text> holding `text` fitted to `max_width`; a shortened label carries the whole text as its
+    tooltip. `attributes` places it (x, y, text-anchor, ...)."""
+    shown = fit_text(text, max_width, font_px)
+    tooltip = f"<title>{html.escape(text)}</title>" if shown != text else ""
+    return f"<text {attributes}>{tooltip}{html.escape(shown)}</text>"
 
 
 def nice_ceiling(value: float) -> float:
@@ -30,9 +62,9 @@ def grouped_bar_chart(categories: Sequence[str], series: dict[str, Sequence[floa
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
              f"viewBox='0 0 {width} {height}' font-family='sans-serif' font-size='12'>",
              f"<rect width='{width}' height='{height}' fill='white'/>",
-             f"<text x='{width / 2}' y='24' text-anchor='middle' font-size='16'>{escape(title)}</text>",
-             f"<text transform='translate(18 {top + plot_h / 2}) rotate(-90)' text-anchor='middle'>"
-             f"{escape(y_label)}</text>"]
+             svg_label(title, width - 20, f"x='{width / 2}' y='24' text-anchor='middle' font-size='16'", 16),
+             svg_label(y_label, plot_h, f"transform='translate(18 {top + plot_h / 2}) rotate(-90)' "
+                       "text-anchor='middle'")]
     for tick in range(6):
         value = y_max * tick / 5
         y = top + plot_h - plot_h * tick / 5
@@ -51,13 +83,13 @@ def grouped_bar_chart(categories: Sequence[str], series: dict[str, Sequence[floa
                          f"{value:.4f}</title></rect>"
                          f"<text x='{x + bar_w * 0.46:.1f}' y='{y - 3:.1f}' text-anchor='middle' font-size='10'>"
                          f"{value:.3f}</text>")
-        parts.append(f"<text x='{left + (index + 0.5) * group_w:.1f}' y='{top + plot_h + 18}' "
-                     f"text-anchor='middle'>{escape(category)}</text>")
+        parts.append(svg_label(category, group_w - 4, f"x='{left + (index + 0.5) * group_w:.1f}' "
+                               f"y='{top + plot_h + 18}' text-anchor='middle'"))
     parts.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' stroke='black'/>")
     for number, name in enumerate(series):
         x = left + number * 150
         parts.append(f"<rect x='{x}' y='{height - 30}' width='12' height='12' "
-                     f"fill='{PALETTE[number % len(PALETTE)]}'/><text x='{x + 18}' y='{height - 20}'>"
-                     f"{escape(name)}</text>")
+                     f"fill='{PALETTE[number % len(PALETTE)]}'/>"
+                     + svg_label(name, 128, f"x='{x + 18}' y='{height - 20}'"))
     parts.append("</svg>")
     return "\n".join(parts)

@@ -1,17 +1,22 @@
-"""The corpus report: every section from a real run over the fixtures, crawl text escaped, and the page
-rendered by a real browser (Debian's chromium) without console errors."""
+"""The corpus report: every section from a real run over the fixtures, crawl text escaped, "kept" examples taken
+from what survived dedup, and the page rendered by a real browser (Debian's chromium) without console errors and
+with every chart label drawn whole inside its chart."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from ccrefine.eval.report import build_report
+from ccrefine.eval.svg_chart import ELLIPSIS, fit_text, svg_label
 from ccrefine.pipelines.cli import main
 from ccrefine.transforms.records import REJECTED_SCHEMA, Rejected, to_row
 
@@ -40,6 +45,33 @@ def test_every_section_is_populated_from_a_real_run(run_dir):
     assert "after extraction (" in page and "after extraction (0)" not in page
     assert "repetition.duplicate_lines" in page or "repetition.top_4gram" in page  # rejected examples
     assert "http://" not in page.split("<body>")[0]  # no external assets
+
+
+def rows(folder: Path) -> list[dict]:
+    return ds.dataset(folder, format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+def test_kept_examples_are_what_survived_dedup(run_dir):
+    dedup = run_dir.parent / "refined"
+    survivors = {row["url"] for row in rows(dedup / "documents")}
+    removed = {row["url"] for row in rows(dedup / "rejected")} - survivors  # URL dedup leaves one of each URL
+    assert "https://kitchen-lab.example.com/bread/why-sourdough-rises" in removed  # the MinHash near-duplicate
+    shown = set()
+    for seed in range(30):  # the examples are a random draw: many draws, so a removed document would show up
+        page = build_report(run_dir, dedup, seed)
+        shown |= {html.unescape(url) for url in re.findall(r"<summary><b>kept after dedup</b> ([^<]*)</summary>", page)}
+        assert "<b>dedup_minhash.duplicate</b>" in page  # what dedup removed is an example of its own
+        assert "<b>kept</b>" not in page
+    assert shown <= survivors and not shown & removed and len(shown) > 10
+
+
+def test_long_labels_lose_their_end_never_their_start():
+    label = "cheap-pills-bonus.example.biz"
+    shown = fit_text(label, 100)
+    assert shown.endswith(ELLIPSIS) and label.startswith(shown.removesuffix(ELLIPSIS)) and len(shown) > 8
+    assert fit_text("example.com", 100) == "example.com"
+    text = svg_label("<b>" + label, 100, "x='1' y='2'")
+    assert text.startswith("<text x='1' y='2'><title>&lt;b&gt;cheap-pills-bonus.example.biz</title>&lt;b&gt;")
 
 
 def test_crawl_text_is_escaped(tmp_path):
@@ -83,3 +115,34 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     pixels = Image.open(screenshot).convert("RGB").getdata()
     bar_blue = sum(1 for r, g, b in pixels if abs(r - 0x4A) < 12 and abs(g - 0x7F) < 12 and abs(b - 0xB0) < 12)
     assert bar_blue > 5_000  # the charts' bars are drawn, not just text
+
+
+# Written into a copy of the report: every <text> of every chart, as drawn, with its box in the chart's coordinates.
+MEASURE_LABELS = """<script>
+const drawn = [];
+for (const svg of document.querySelectorAll('svg')) {
+  for (const text of svg.querySelectorAll('text')) {
+    const box = text.getBBox();
+    const shown = Array.from(text.childNodes).filter(n => n.nodeType === 3).map(n => n.data).join('');
+    drawn.push({shown, left: box.x, right: box.x + box.width, width: svg.viewBox.baseVal.width});
+  }
+}
+const out = document.createElement('pre'); out.id = 'drawn-labels'; out.textContent = JSON.stringify(drawn);
+document.body.appendChild(out);
+</script>"""
+
+
+def test_chart_labels_are_drawn_whole_inside_their_charts(run_dir, tmp_path):
+    browser = _chromium()
+    measured = tmp_path / "measured.html"
+    measured.write_text((run_dir / "report.html").read_text(encoding="utf-8").replace(
+        "</body>", MEASURE_LABELS + "</body>"), encoding="utf-8")
+    dom = _headless(browser, tmp_path / "profile", "--dump-dom", measured.resolve().as_uri())
+    found = re.search(r"<pre id=\"drawn-labels\">(.*?)</pre>", dom.stdout, re.S)
+    assert dom.returncode == 0 and found
+    drawn = json.loads(html.unescape(found.group(1)))
+    outside = [label for label in drawn if label["left"] < -0.5 or label["right"] > label["width"] + 0.5]
+    assert len(drawn) > 50 and outside == []
+    shown = {label["shown"] for label in drawn}
+    assert "kitchen-lab.example.com" in shown and "cheap-pills-bonus.example.biz" in shown  # domains, whole
+    assert any(text.startswith("threshold ") for text in shown)
