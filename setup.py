@@ -27,6 +27,11 @@ setup(
     },
     install_requires=[
         "apache-beam>=2.60,<3",
+        # Beam's BigQuery client module warns on every import without apitools, in each local worker too, where that
+        # warning also sends the worker's own log straight to the terminal (pipelines/beam_messages.py); the pins
+        # are those of Beam's gcp extra.
+        "google-apitools>=0.5.31,<0.5.32; python_version < '3.13'",
+        "google-apitools>=0.5.35; python_version >= '3.13'",
         "pyarrow>=14",
         "pyyaml>=6",
         # warcio rather than fastwarc: it also reads legacy ARC files, which fastwarc does not.

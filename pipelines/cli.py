@@ -10,6 +10,7 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.eval import commands as eval_commands
 from ccrefine.pipelines import corpus, dedup, sample, tokenize, train_models
+from ccrefine.pipelines.beam_messages import quiet_known_beam_messages
 from ccrefine.pipelines.inputs import match_inputs, plan_archives
 from ccrefine.pipelines.options import beam_options, is_local
 from ccrefine.pipelines.outputs import OutputFolder
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, beam_args = parser.parse_known_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_known_beam_messages()
     try:
         return args.handler(args, beam_args)
     except (RecipeError, UsageError) as exc:

@@ -23,7 +23,9 @@ def beam_options(beam_args: list[str]) -> PipelineOptions:
         direct = options.view_as(DirectOptions)
         if "--direct_running_mode" not in " ".join(beam_args):
             direct.direct_running_mode = "multi_processing"
-        if direct.direct_num_workers in (None, 0, 1) and "--direct_num_workers" not in " ".join(beam_args):
+        # one worker per core where there are workers (in_memory has one, and warns about any other number)
+        if direct.direct_num_workers in (None, 0, 1) and "--direct_num_workers" not in " ".join(beam_args) \
+                and direct.direct_running_mode != "in_memory":
             direct.direct_num_workers = os.cpu_count() or 1
     return options
 
