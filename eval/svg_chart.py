@@ -59,10 +59,12 @@ def grouped_bar_chart(categories: Sequence[str], series: dict[str, Sequence[floa
     group_w = plot_w / max(1, len(categories))
     bar_w = group_w * 0.8 / max(1, len(series))
     escape = html.escape
+    title_px = max(11.0, min(16.0, 16 * (width - 20) / text_width(title, 16)))  # a long title shrinks first
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
              f"viewBox='0 0 {width} {height}' font-family='sans-serif' font-size='12'>",
              f"<rect width='{width}' height='{height}' fill='white'/>",
-             svg_label(title, width - 20, f"x='{width / 2}' y='24' text-anchor='middle' font-size='16'", 16),
+             svg_label(title, width - 20, f"x='{width / 2}' y='24' text-anchor='middle' font-size='{title_px:.1f}'",
+                       title_px),
              svg_label(y_label, plot_h, f"transform='translate(18 {top + plot_h / 2}) rotate(-90)' "
                        "text-anchor='middle'")]
     for tick in range(6):
