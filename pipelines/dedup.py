@@ -67,6 +67,8 @@ FLAG_KEYS = {
     "urls": "urls", "shards": "shards",
 }
 CONFIG_WHAT = "dedup config"
+RESOLVED_HEADER = """The settings this `ccrefine dedup` run used: defaults, then its --config file, then its flags.
+Rerun with the same settings: ccrefine dedup --config dedup.yaml --input ... --output ..."""
 
 
 def build_dedup(pipeline, files: list[str], output: str, settings: DedupSettings) -> list[str]:
@@ -109,10 +111,6 @@ def run_dedup(options, files: list[str], output_path: str, settings: DedupSettin
     if stats["problems"]:
         logger.warning("the funnel does not add up: %s", "; ".join(stats["problems"]))
     return stats
-
-
-RESOLVED_HEADER = """The settings this `ccrefine dedup` run used: defaults, then its --config file, then its flags.
-Rerun with the same settings: ccrefine dedup --config dedup.yaml --input ... --output ..."""
 
 
 def settings_from_args(args) -> DedupSettings:
