@@ -258,7 +258,7 @@ def prepare(case: Case, scratch: Path) -> list[str]:
 def _write_good_manifest(scratch: Path) -> None:
     """A valid token-shard folder (written as `ccrefine tokenize` writes it), so that only the DeepSpeed file is bad."""
     import numpy as np
-    from ccrefine.transforms.tokens.tokenize import build_manifest, write_token_shard
+    from ccrefine.transforms.tokens.shards import build_manifest, write_token_shard
 
     documents = [np.append(4 + np.arange(40) % 60, 2).astype(np.uint16) for _ in range(50)]
     shards = []

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ccrefine.pipelines.tokenize import parser_with_tokenize_commands
+from ccrefine.pipelines.cli import run_command
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from ccrefine.transforms.tokens.tokenize import DocumentTokenizer
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer
 
 TRAINING_FILES = {
     "en": ["en_ewt_web.dev.txt", "en_ewt_web.test.txt", "wikitext2.valid.tokens.txt", "wikitext2.test.tokens.txt",
@@ -55,8 +55,7 @@ def write_corpus(folder: Path, data: Path, copies: int) -> None:
 
 
 def command(argv: list[str]) -> None:
-    args, beam_args = parser_with_tokenize_commands().parse_known_args(argv)
-    if args.handler(args, beam_args) != 0:
+    if run_command(argv) != 0:
         raise SystemExit(f"{argv[0]} failed")
 
 

@@ -24,7 +24,7 @@ from ccrefine.model.flops import count_parameters  # noqa: E402
 from ccrefine.trainer.config import config_from_dict  # noqa: E402
 from ccrefine.trainer.engine import launch_placement  # noqa: E402
 from ccrefine.trainer.run import Trainer  # noqa: E402
-from ccrefine.transforms.tokens.tokenize import build_manifest, write_token_shard  # noqa: E402
+from ccrefine.transforms.tokens.shards import build_manifest, write_token_shard  # noqa: E402
 
 EOD = 2
 

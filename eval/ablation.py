@@ -31,14 +31,8 @@ from ccrefine.eval.tables import markdown_table
 from ccrefine.pipelines.config_files import read_yaml
 from ccrefine.trainer.checkpoints import latest_checkpoint
 from ccrefine.trainer.config import apply_overrides, config_from_dict
-from ccrefine.transforms.tokens.tokenize import (
-    DocumentTokenizer,
-    LanguageSample,
-    TokenizerError,
-    TrainerOptions,
-    train_tokenizer,
-    training_sentences,
-)
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer, TokenizerError
+from ccrefine.transforms.tokens.training import LanguageSample, TrainerOptions, train_tokenizer, training_sentences
 
 from ccrefine.errors import UsageError
 
@@ -108,7 +102,9 @@ def tokenizer_path(settings: AblationSettings) -> Path:
 
 def train_shared_tokenizer(settings: AblationSettings, threads: int) -> Path:
     """A tokenizer trained on an equal share of characters drawn from every stage; kept when it exists."""
-    from ccrefine.pipelines.tokenize import match_files, sample_documents
+    from ccrefine.pipelines.train_tokenizer import sample_documents
+
+    from ccrefine.files import match_files
 
     path = tokenizer_path(settings)
     if path.is_file():

@@ -21,7 +21,7 @@ from ccrefine.model import Decoder, ModelConfig
 from ccrefine.model.decoder import CONFIG_FILE, WEIGHTS_FILE
 from ccrefine.pipelines.config_files import read_yaml
 from ccrefine.trainer.checkpoints import STATE_FILE, latest_checkpoint
-from ccrefine.transforms.tokens.tokenize import DocumentTokenizer
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer
 
 from ccrefine.errors import UsageError
 

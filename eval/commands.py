@@ -165,7 +165,7 @@ def perplexity_command(args, beam_args: list[str]) -> int:
     if not args.manifest and not args.text:
         raise UsageError("give --manifest (token shards) and/or --text (text files) to score")
     if args.manifest:
-        from ccrefine.pipelines.outputs import require_complete
+        from ccrefine.files import require_complete
 
         require_complete(str(Path(args.manifest).parent), "--manifest")
     loaded = load_for_eval(args.checkpoint, args.tokenizer, args.device, _torch_dtype(args.dtype))

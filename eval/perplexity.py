@@ -25,7 +25,8 @@ from ccrefine.eval.checkpoints import LoadedModel
 from ccrefine.eval.scoring import Piece, score_pieces
 from ccrefine.eval.windows import sliding_windows
 from ccrefine.pipelines.config_files import read_token_manifest
-from ccrefine.transforms.tokens.tokenize import DocumentTokenizer, TokenShard
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer
+from ccrefine.transforms.tokens.shards import TokenShard
 
 from ccrefine.errors import UsageError
 

@@ -253,8 +253,8 @@ def build_report(run_dir: Path, dedup_dir: Path | None = None, seed: int = 0) ->
 
 
 def write_report(run_dir: str, output: str | None = None, dedup_dir: str | None = None) -> Path:
-    """Only complete outputs are described (pipelines.outputs); the HTML is written whole or not at all."""
-    from ccrefine.pipelines.outputs import require_complete
+    """Only complete outputs are described (ccrefine.files); the HTML is written whole or not at all."""
+    from ccrefine.files import require_complete
 
     run = Path(run_dir)
     if not (run / "stats.json").exists():

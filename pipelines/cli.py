@@ -9,7 +9,7 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.eval import commands as eval_commands
-from ccrefine.pipelines import corpus, dedup, sample, tokenize, train_models
+from ccrefine.pipelines import corpus, dedup, sample, tokenize, train_models, train_tokenizer
 from ccrefine.pipelines.beam_messages import quiet_known_beam_messages
 from ccrefine.pipelines.inputs import match_inputs, plan_archives
 from ccrefine.pipelines.options import beam_options, is_local
@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, UsageError) as exc:
         print(f"ccrefine {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def run_command(argv: list[str]) -> int:
+    """`ccrefine ARGV` for tests and scripts: the command's exit status, a user's mistake raised as the
+    UsageError `main` would print."""
+    args, beam_args = _parser().parse_known_args(argv)
+    return args.handler(args, beam_args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--output", required=True, help="path of the .warc.gz to write")
     make.set_defaults(handler=_sample)
     train_models.register(commands)
+    train_tokenizer.register(commands)
     tokenize.register(commands)
     dedup.register(commands)
     train_cli.register(commands)

@@ -228,8 +228,8 @@ SHARD_KEYS = {"path": str, "source": str, "split": str, "documents": int, "token
 
 def read_token_manifest(path: str | Path, what: str = "manifest") -> dict:
     """A token-shard manifest with every key the readers use, of the right type (its shards are checked against
-    the files by trainer.data.load_manifest and transforms.tokens.tokenize.verify_manifest)."""
-    from ccrefine.transforms.tokens.tokenize import (
+    the files by trainer.data.load_manifest and transforms.tokens.shards.verify_manifest)."""
+    from ccrefine.transforms.tokens.shards import (
         MANIFEST_FORMAT,  # here: only manifest readers need the tokenizer's imports
     )
 

@@ -25,22 +25,17 @@ import apache_beam as beam
 import yaml
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.pipelines.inputs import DUPLICATE_PATH, Archive, Duplicate
-from ccrefine.pipelines.outputs import (
-    OutputFolder,
-    ensure_folder,
-    files_under,
-    read_bytes,
-    write_bytes,
-)
+from ccrefine.pipelines.outputs import OutputFolder
 from ccrefine.pipelines.recipe import Recipe
 from ccrefine.pipelines.shards import PartitionFiles
 from ccrefine.pipelines.stats import build_funnel, cross_check, metrics_or_none
 from ccrefine.transforms.progress import report_file_done
-from ccrefine.transforms.ptransforms import _Counters, read_archive
+from ccrefine.transforms.ptransforms import StepCounters, read_archive
 from ccrefine.transforms.read.crawl import STAGE as READ_STAGE
 from ccrefine.transforms.records import Page, Rejected
 
 from ccrefine.errors import UsageError
+from ccrefine.files import ensure_folder, files_under, read_bytes, write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +51,8 @@ class _RefineArchiveFn(beam.DoFn):
         self._read_options = recipe.read
         self._steps = [spec.transform().step for spec in recipe.stages]
         self._folder, self._progress_dir = folder, progress_dir
-        self._read = _Counters(READ_STAGE)
-        self._counters = [_Counters(step.stage) for step in self._steps]
+        self._read = StepCounters(READ_STAGE)
+        self._counters = [StepCounters(step.stage) for step in self._steps]
         self._files = beam.metrics.Metrics.counter(READ_STAGE, "files")
 
     def setup(self):

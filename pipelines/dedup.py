@@ -23,11 +23,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.pipelines.config_files import refuse, show
 from ccrefine.pipelines.options import beam_options
-from ccrefine.pipelines.outputs import OutputFolder, write_bytes
+from ccrefine.pipelines.outputs import OutputFolder
 from ccrefine.pipelines.settings_files import given_flags, load_settings, settings_yaml
 from ccrefine.pipelines.shards import write_rejected
 from ccrefine.pipelines.stats import build_funnel, counters_by_stage, funnel_lines
-from ccrefine.pipelines.tokenize import match_files
 from ccrefine.transforms.dedup.minhash import PRESETS, MinHashOptions, minhash_settings
 from ccrefine.transforms.dedup.ptransforms import (
     COMPONENTS_NAMESPACE,
@@ -37,6 +36,7 @@ from ccrefine.transforms.dedup.ptransforms import (
 from ccrefine.transforms.dedup.substrings import SubstringOptions
 
 from ccrefine.errors import UsageError
+from ccrefine.files import match_files, write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 A run writes into a staging folder next to its output (`.NAME.ccrefine-staging`), and publishes it when done:
 the last file written is `_SUCCESS`, holding the sha256 of the run's summary file (stats.json, manifest.json,
 training.json), and the staging folder is then renamed to the output. A folder without a valid `_SUCCESS` is
-unfinished, and every reader refuses it (`require_complete`). Locally the publish is one rename (two with
-`--overwrite`: the old output is moved aside first, then deleted); on object stores (gs://, s3://), which have no
-folder rename, files are copied one by one and `_SUCCESS` comes last, so a reader never takes a half-copied
-output for a complete one.
+unfinished, and every reader refuses it (`ccrefine.files.require_complete`). Locally the publish is one rename
+(two with `--overwrite`: the old output is moved aside first, then deleted); on object stores (gs://, s3://),
+which have no folder rename, files are copied one by one and `_SUCCESS` comes last, so a reader never takes a
+half-copied output for a complete one.
 """
 
 from __future__ import annotations
@@ -17,66 +17,24 @@ import os
 import shutil
 import uuid
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from ccrefine.errors import UsageError
+from ccrefine.files import (
+    SUCCESS,
+    TEMPORARY_SUFFIX,
+    ensure_folder,
+    files_under,
+    holds_files,
+    is_remote,
+    read_bytes,
+    success_problem,
+    write_bytes,
+)
 
-SUCCESS = "_SUCCESS"
 STAGING_SUFFIX = ".ccrefine-staging"
-TEMPORARY_SUFFIX = ".tmp"
-DOCUMENTS = "/documents/"
 # Files only a ccrefine output holds: a folder with none of them is never replaced.
 OUTPUT_MARKERS = (SUCCESS, "stats.json", "manifest.json", "training.json")
-
-
-def is_remote(path: str) -> bool:
-    return "://" in path
-
-
-# ---- small file operations through Beam's FileSystems -------------------------------------------------------------
-
-
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return handle.read()
-
-
-def write_bytes(path: str, data: bytes) -> None:
-    """Write under a temporary name and rename, so a reader never sees half a file (and a full disk fails here,
-    leaving no short file under the final name)."""
-    temporary = f"{path}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(data)
-    replace(temporary, path)
-
-
-def replace(temporary: str, final: str) -> None:
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
-    FileSystems.rename([temporary], [final])
-
-
-def ensure_folder(path: str) -> None:
-    try:
-        FileSystems.mkdirs(path)
-    except OSError:
-        pass  # it exists (another worker made it), or the filesystem has no folders (object stores)
-
-
-def files_under(folder: str) -> list[str]:
-    """Every file below `folder` (recursively), as full paths."""
-    if not is_remote(folder):
-        return sorted(os.path.join(root, name) for root, _, names in os.walk(folder) for name in names)
-    prefix = folder.rstrip("/") + "/"
-    return sorted(m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list)
-
-
-def holds_files(folder: str) -> bool:
-    """Whether anything is stored under `folder` (object stores have no folders to test for, so list one file)."""
-    if not is_remote(folder):
-        return os.path.isdir(folder) and any(os.scandir(folder))
-    return bool(FileSystems.match([folder.rstrip("/") + "/**"], limits=[1])[0].metadata_list)
 
 
 def delete_tree(folder: str) -> None:
@@ -87,35 +45,6 @@ def delete_tree(folder: str) -> None:
 
 
 # ---- the completion marker ----------------------------------------------------------------------------------------
-
-
-def success_problem(folder: str) -> str | None:
-    """Why `folder` is not a complete output, or None when its `_SUCCESS` names a summary file with that hash."""
-    marker = FileSystems.join(folder, SUCCESS)
-    if not FileSystems.exists(marker):
-        return "it has no _SUCCESS (the run that wrote it did not finish)"
-    try:
-        content = json.loads(read_bytes(marker))
-        summary = read_bytes(FileSystems.join(folder, content["file"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return "its _SUCCESS is unreadable or names a missing file"
-    if hashlib.sha256(summary).hexdigest() != content.get("sha256"):
-        return f"its {content['file']} does not match the hash in _SUCCESS (changed or cut short)"
-    return None
-
-
-def require_complete(folder: str, flag: str) -> None:
-    """Refuse to read an unfinished output folder, with the fix."""
-    problem = success_problem(folder)
-    if problem:
-        raise UsageError(f"{flag} {folder!r} is not a complete ccrefine output: {problem}; rerun the command that "
-                         "writes it (a corpus run resumes where it stopped) or give a complete folder")
-
-
-def require_complete_above(pattern: str, flag: str) -> None:
-    """A path or glob into an output's documents/ (`OUT/documents/lang=en/*.parquet`) must be of a complete one."""
-    if DOCUMENTS in pattern and holds_files(pattern.split(DOCUMENTS)[0]):
-        require_complete(pattern.split(DOCUMENTS)[0], flag)
 
 
 def write_success(folder: str, summary_name: str) -> None:

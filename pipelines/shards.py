@@ -19,8 +19,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from ccrefine.pipelines.outputs import TEMPORARY_SUFFIX, ensure_folder, replace
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA, pack_record, to_row, unpack_record
+
+from ccrefine.files import TEMPORARY_SUFFIX, ensure_folder, replace
 
 ROW_GROUP = 1000
 ROW_GROUP_BYTES = 32 << 20  # a row group is flushed at 1,000 rows or 32 MB of text, whichever comes first

@@ -1,5 +1,5 @@
-"""`ccrefine train-tokenizer` and `ccrefine tokenize`: corpus Parquet shards -> a SentencePiece model -> token
-shards + manifest.json (the shard format is described in transforms/tokens/tokenize.py).
+"""`ccrefine tokenize`: corpus Parquet shards and a train-tokenizer model -> token shards + manifest.json (the shard
+format is described in transforms/tokens/shards.py, the Beam steps are in transforms/tokens/ptransforms.py).
 
 Tokenize output layout (OUTPUT may be any Beam filesystem path; it is verified after the run when local):
     OUTPUT/<split>/<source>/part-BBBBB-PPP.bin / .idx   split train|val, hash bucket B, piece P of that bucket
@@ -9,64 +9,35 @@ Tokenize output layout (OUTPUT may be any Beam filesystem path; it is verified a
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import logging
 import math
 import re
-import uuid
-from dataclasses import asdict, dataclass, field, replace
+import sys
+from dataclasses import dataclass, field, replace
 
 import apache_beam as beam
-import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from ccrefine.pipelines.options import beam_options
-from ccrefine.pipelines.outputs import (
-    TEMPORARY_SUFFIX,
-    OutputFolder,
-    ensure_folder,
-    holds_files,
-    read_bytes,
-    require_complete,
-    require_complete_above,
-    write_bytes,
-)
-from ccrefine.pipelines.outputs import replace as replace_file
+from ccrefine.pipelines.outputs import OutputFolder
 from ccrefine.pipelines.shards import shard_of
-from ccrefine.transforms.tokens.tokenize import (
-    BOS,
-    EOD,
-    FIM_PIECES,
-    PAD,
+from ccrefine.pipelines.train_tokenizer import MODEL_NAME
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer, FimOptions, TokenizerError
+from ccrefine.transforms.tokens.ptransforms import ReadCorpusDocuments, TokenizeDocuments, WriteTokenShards
+from ccrefine.transforms.tokens.shards import (
     TOKEN_DTYPES,
-    DocumentTokenizer,
-    FimOptions,
-    LanguageSample,
-    TokenizerError,
-    TrainerOptions,
     build_manifest,
-    cut_into_shards,
-    encode_document,
-    is_validation,
-    iter_parquet_documents,
+    manifest_settings,
+    sources_without_validation,
     token_dtype,
-    tokens_per_character,
-    train_tokenizer,
-    training_sentences,
     verify_manifest,
-    write_token_shard,
 )
 
 from ccrefine.errors import UsageError
+from ccrefine.files import match_files, read_bytes, require_complete, write_bytes
 
 logger = logging.getLogger(__name__)
 
-STAGE = "tokenize"
-SKIPPED = "skipped"
-MODEL_NAME = "tokenizer.model"
 MANIFEST_NAME = "manifest.json"
 # Hash buckets differ in size by a few percent; aiming at 90% of the limit keeps nearly every bucket in one file.
 SHARD_FILL = 0.9
@@ -102,119 +73,6 @@ def parse_source(spec: str) -> Source:
     return Source(name, (path,), weight)
 
 
-def corpus_pattern(path: str, flag: str) -> str:
-    """A glob or a .parquet path is used as it is; a folder is a corpus (or dedup) output folder, which must be
-    complete (and so must the output folder a glob or path under its documents/ points into)."""
-    if path.endswith(".parquet") or any(char in path for char in "*?["):
-        require_complete_above(path, flag)
-        return path
-    if holds_files(path):
-        require_complete(path, flag)
-    return FileSystems.join(path, "documents", "lang=*", "*.parquet")
-
-
-def match_files(patterns: tuple[str, ...] | list[str], flag: str) -> list[str]:
-    files = []
-    for pattern in patterns:
-        found = [m.path for m in FileSystems.match([corpus_pattern(pattern, flag)])[0].metadata_list]
-        if not found:
-            raise UsageError(f"{flag} {pattern!r} matches no Parquet file (a folder means "
-                               f"FOLDER/documents/lang=*/*.parquet); check the path or quote the glob")
-        files.extend(found)
-    return sorted(files)
-
-
-# ---- train-tokenizer ---------------------------------------------------------------------------------------------
-
-
-def sample_documents(files: list[str], sample: LanguageSample) -> LanguageSample:
-    """Stream every file through the sample; only the sample stays in memory."""
-    for path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for doc_id, text, lang in iter_parquet_documents(handle, ("id", "text", "lang")):
-                sample.offer(doc_id, text, lang)
-        logger.info("sampled %s", path)
-    return sample
-
-
-def evaluate(tokenizer: DocumentTokenizer, eval_texts: dict[str, str]) -> dict[str, float]:
-    """Tokens per character on each held-out text file (one sentence or paragraph a line)."""
-    return {label: tokens_per_character(tokenizer, read_bytes(path).decode("utf-8").split("\n"))
-            for label, path in eval_texts.items()}
-
-
-def parse_pair(spec: str, flag: str, expected: str) -> tuple[str, str]:
-    key, equals, value = spec.partition("=")
-    if not equals or not key or not value:
-        raise UsageError(f"{flag} {spec!r}: expected {expected}")
-    return key, value
-
-
-def parse_language_shares(specs: list[str]) -> dict[str, float]:
-    shares = {}
-    for spec in specs:
-        lang, share = parse_pair(spec, "--language-share", "LANG=FRACTION")
-        try:
-            shares[lang] = float(share)
-        except ValueError:
-            raise UsageError(f"--language-share {spec!r}: {share!r} is not a number") from None
-    if any(not 0 < share <= 1 for share in shares.values()) or sum(shares.values()) > 1 + 1e-9:
-        raise UsageError(f"--language-share: each share must be in (0, 1] and together at most 1, got {shares}")
-    return shares
-
-
-def train_tokenizer_command(args, beam_args: list[str]) -> int:
-    FileSystems.set_options(beam_options(beam_args))  # credentials and settings of remote filesystems
-    if (args.sample_documents is not None and args.sample_documents < 1) or args.sample_chars < 1:
-        raise UsageError("the sample size must be at least 1")
-    eval_texts = dict(parse_pair(spec, "--eval-text", "LABEL=PATH") for spec in args.eval_text)
-    shares = parse_language_shares(args.language_share)
-    output = OutputFolder(args.output, args.overwrite)
-    output.check()
-    files = match_files(args.input, "--input")
-    unit, budget = ("documents", args.sample_documents) if args.sample_documents else ("characters", args.sample_chars)
-    sample = sample_documents(files, LanguageSample(budget, unit, args.seed, shares))
-    texts = sample.texts()
-    if not texts:
-        raise UsageError(f"--input matched {len(files)} file(s) but no document has text")
-    options = TrainerOptions(model_type=args.model_type, vocab_size=args.vocab_size,
-                             character_coverage=args.character_coverage, threads=args.threads)
-    described = sample.describe()
-    drawn = ", ".join(f"{lang} {row['documents']}/{row['offered']} documents {row['characters']} chars"
-                      for lang, row in described.items())
-    print(f"ccrefine train-tokenizer: sampled from {len(files)} file(s): {drawn}; training {options.model_type} "
-          f"with {options.vocab_size} pieces", flush=True)
-    try:
-        model = train_tokenizer(training_sentences(texts, options.max_sentence_bytes), options)
-    except TokenizerError as exc:
-        raise UsageError(f"{exc} (--vocab-size, --character-coverage, --sample-chars)") from exc
-    tokenizer = DocumentTokenizer(model)
-    scores = evaluate(tokenizer, eval_texts)
-    staging = output.start()
-    write_bytes(FileSystems.join(staging, MODEL_NAME), model)
-    processor = tokenizer.processor
-    vocab = "".join(f"{processor.id_to_piece(i)}\t{processor.get_score(i)}\n" for i in range(tokenizer.vocab_size))
-    write_bytes(FileSystems.join(staging, "tokenizer.vocab"), vocab.encode())
-    info = {
-        "trainer": asdict(options),
-        "sample": {"files": len(files), "unit": unit, "budget": budget, "seed": args.seed,
-                   "language_shares": shares, "languages": described},
-        "vocab_size": tokenizer.vocab_size,
-        "special_ids": _special_ids(tokenizer),
-        "tokens_per_character": scores,
-    }
-    write_bytes(FileSystems.join(staging, "training.json"), json.dumps(info, indent=2).encode())
-    output.publish("training.json")
-    for label, value in scores.items():
-        print(f"tokens per character on {label}: {value:.3f}")
-    print(f"model: {FileSystems.join(args.output, MODEL_NAME)}")
-    return 0
-
-
-def _special_ids(tokenizer: DocumentTokenizer) -> dict[str, int | None]:
-    return {piece: tokenizer.special_id(piece) for piece in (BOS, EOD, PAD, *FIM_PIECES)}
-
-
 # ---- tokenize: the Beam pipeline ---------------------------------------------------------------------------------
 
 
@@ -234,74 +92,19 @@ def bucket_count(tokens: int, max_tokens: int) -> int:
     return max(1, math.ceil(tokens / (max_tokens * SHARD_FILL)))
 
 
-class _ReadDocumentsFn(beam.DoFn):
-    def process(self, element):
-        source, path = element
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            for doc_id, text in iter_parquet_documents(handle):
-                yield source, doc_id, text
-
-
-class _TokenizeFn(beam.DoFn):
-    """(source, id, text) -> (source, split, id, token bytes); empty documents go to `skipped`."""
-
-    def __init__(self, model_path: str, dtype: str, val_fraction: float, fim: FimOptions):
-        self._model_path, self._dtype, self._val_fraction, self._fim = model_path, dtype, val_fraction, fim
-        self._documents = Metrics.counter(STAGE, "kept")
-        self._empty = Metrics.counter(STAGE, "dropped.empty")
-        self._tokens = Metrics.counter(STAGE, "tokens")
-
-    def setup(self):
-        self._tokenizer = DocumentTokenizer(read_bytes(self._model_path))
-
-    def process(self, element):
-        source, doc_id, text = element
-        if not text:
-            self._empty.inc()
-            yield beam.pvalue.TaggedOutput(SKIPPED, (source, "empty"))
-            return
-        split = "val" if is_validation(doc_id, self._val_fraction) else "train"
-        # FIM only in training: validation loss stays the plain left-to-right loss.
-        tokens = encode_document(self._tokenizer, doc_id, text, self._fim if split == "train" else None)
-        self._documents.inc()
-        self._tokens.inc(len(tokens))
-        yield source, split, doc_id, np.asarray(tokens, dtype=TOKEN_DTYPES[self._dtype]).tobytes()
-
-
-class _WriteShardsFn(beam.DoFn):
-    """One hash bucket -> its documents sorted by id -> one or more shards of at most max_tokens."""
-
-    def __init__(self, output: str, dtype: str, max_tokens: int):
-        self._output, self._dtype, self._max_tokens = output, TOKEN_DTYPES[dtype], max_tokens
-
-    def process(self, element):
-        (source, split, bucket), documents = element
-        ordered = (np.frombuffer(data, self._dtype) for _, data in sorted(documents))
-        folder = FileSystems.join(self._output, split, source)
-        ensure_folder(folder)
-        for piece, group in enumerate(cut_into_shards(ordered, self._max_tokens)):
-            name = f"part-{bucket:05d}-{piece:03d}"
-            temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}")
-            with (FileSystems.create(f"{temporary}.bin{TEMPORARY_SUFFIX}") as bin_file,
-                  FileSystems.create(f"{temporary}.idx{TEMPORARY_SUFFIX}") as idx_file):
-                stats = write_token_shard(bin_file, idx_file, group, self._dtype)
-            replace_file(f"{temporary}.idx{TEMPORARY_SUFFIX}", FileSystems.join(folder, name + ".idx"))
-            replace_file(f"{temporary}.bin{TEMPORARY_SUFFIX}", FileSystems.join(folder, name + ".bin"))
-            yield {"path": f"{split}/{source}/{name}.bin", "split": split, "source": source, **asdict(stats)}
-
-
-def _write_manifest(_, output, shards, skipped_counts, sources, settings, token_budget):
+def _write_manifest(_, output, shards, skipped_counts, sources, recorded, token_budget):
     skipped: dict[str, dict[str, int]] = {}
     for (source, reason), count in skipped_counts:
         skipped.setdefault(source, {})[reason] = count
-    manifest = build_manifest(shards, sources, skipped, settings, token_budget)
+    manifest = build_manifest(shards, sources, skipped, recorded, token_budget)
     write_bytes(FileSystems.join(output, MANIFEST_NAME), json.dumps(manifest, indent=2).encode())
 
 
 def build_tokenize(pipeline, files: dict[str, list[str]], sources: dict[str, dict], settings: TokenizeSettings,
-                   manifest_settings: dict) -> None:
-    """Add the tokenize graph to `pipeline`. `files` lists each source's Parquet files."""
-    dtype = manifest_settings["dtype"]
+                   recorded: dict) -> None:
+    """Add the tokenize graph to `pipeline`. `files` lists each source's Parquet files, `recorded` the run's
+    settings as the manifest records them."""
+    dtype = recorded["dtype"]
     itemsize = TOKEN_DTYPES[dtype].itemsize
     max_tokens = settings.max_tokens_per_shard
     # Workers load the copy in OUTPUT, whose sha256 the manifest records, not the file the user named.
@@ -309,12 +112,10 @@ def build_tokenize(pipeline, files: dict[str, list[str]], sources: dict[str, dic
     tokenized = (
         pipeline
         | "Files" >> beam.Create([(name, path) for name in sorted(files) for path in files[name]])
-        | "FanOut" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(_ReadDocumentsFn())
-        | "Tokenize" >> beam.ParDo(_TokenizeFn(model_copy, dtype, settings.val_fraction, settings.fim))
-        .with_outputs(SKIPPED, main="documents")
+        | "Read" >> ReadCorpusDocuments()
+        | "Tokenize" >> TokenizeDocuments(model_copy, dtype, settings.val_fraction, settings.fim)
     )
-    documents = tokenized.documents
+    documents = tokenized.kept
     totals = (documents
               | "SizeOf" >> beam.Map(lambda d: ((d[0], d[1]), len(d[3]) // itemsize))
               | "TokensPerSplit" >> beam.CombinePerKey(sum))
@@ -326,22 +127,24 @@ def build_tokenize(pipeline, files: dict[str, list[str]], sources: dict[str, dic
     shards = (
         documents
         | "KeyByBucket" >> beam.Map(key_by_bucket, totals=beam.pvalue.AsDict(totals))
-        | "GroupBuckets" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(_WriteShardsFn(settings.output, dtype, max_tokens))
+        | "WriteShards" >> WriteTokenShards(settings.output, dtype, max_tokens)
     )
-    skipped = tokenized[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement()
+    # The manifest's "skipped" section: the rejections counted by source and reason.
+    skipped = (tokenized.rejected
+               | "SkipReasons" >> beam.MapTuple(lambda source, rejected: (source, rejected.reason))
+               | "CountSkipped" >> beam.combiners.Count.PerElement())
     _ = (
         pipeline
         | "Once" >> beam.Create([None])
         | "WriteManifest" >> beam.Map(
             _write_manifest, settings.output, beam.pvalue.AsList(shards), beam.pvalue.AsList(skipped),
-            sources, manifest_settings, settings.token_budget)
+            sources, recorded, settings.token_budget)
     )
 
 
 def prepare_tokenizer(settings: TokenizeSettings) -> tuple[bytes, dict]:
     """Load and check the tokenizer before anything runs: dtype fits, FIM pieces present when FIM is on.
-    Returns the model and the manifest's settings."""
+    Returns the model and the run's settings as the manifest records them."""
     if not FileSystems.exists(settings.tokenizer):
         raise UsageError(f"--tokenizer {settings.tokenizer!r} does not exist; run train-tokenizer first")
     model = read_bytes(settings.tokenizer)
@@ -354,42 +157,37 @@ def prepare_tokenizer(settings: TokenizeSettings) -> tuple[bytes, dict]:
         raise UsageError(str(exc)) from exc
     except RuntimeError as exc:  # SentencePiece's own message for a file that is not a model
         raise UsageError(f"--tokenizer {settings.tokenizer!r} is not a SentencePiece model: {exc}") from exc
-    manifest_settings = {
-        "tokenizer": {"path": MODEL_NAME, "sha256": hashlib.sha256(model).hexdigest(),
-                      "vocab_size": tokenizer.vocab_size, "special_ids": _special_ids(tokenizer)},
-        "dtype": dtype.name,
-        "eod_id": tokenizer.eod_id,
-        "val_fraction": settings.val_fraction,
-        "split_rule": "val when int(blake2b(id, digest_size=8, key=b'validation'), big-endian) < val_fraction * 2**64",
-        "max_tokens_per_shard": settings.max_tokens_per_shard,
-        "fim": {"rate": settings.fim.rate, "seed": settings.fim.seed, "format": "psm", "splits": ["train"]},
-    }
-    return model, manifest_settings
+    return model, manifest_settings(model, MODEL_NAME, tokenizer, dtype, settings.val_fraction,
+                                    settings.max_tokens_per_shard, settings.fim)
 
 
 def run_tokenize(options, sources: list[Source], settings: TokenizeSettings) -> dict:
-    """Check, build, run and wait; returns the manifest (verified against the shards when the output is local)."""
+    """Check, build, run and wait; returns the manifest (verified against the shards when the output is local).
+    A source left without validation documents is logged as a warning."""
     if (not 0 <= settings.val_fraction < 1 or not 0 <= settings.fim.rate <= 1 or settings.max_tokens_per_shard < 1
             or (settings.token_budget is not None and settings.token_budget < 1)):
         raise UsageError("--val-fraction must be in [0, 1), --fim-rate in [0, 1], --max-tokens-per-shard and "
-                           "--token-budget at least 1")
+                         "--token-budget at least 1")
     names = [source.name for source in sources]
     if not sources or len(set(names)) != len(names):
         raise UsageError(f"give each source once, by a unique name (got {names or 'none'})")
     output = OutputFolder(settings.output, settings.overwrite)
     output.check()
     files = {source.name: match_files(source.patterns, f"source {source.name}:") for source in sources}
-    model, manifest_settings = prepare_tokenizer(settings)
+    model, recorded = prepare_tokenizer(settings)
     described = {source.name: {"patterns": list(source.patterns), "files": len(files[source.name]),
                                "weight": source.weight} for source in sources}
     staged = replace(settings, output=output.start())
     write_bytes(FileSystems.join(staged.output, MODEL_NAME), model)
     pipeline = beam.Pipeline(options=options)
-    build_tokenize(pipeline, files, described, staged, manifest_settings)
+    build_tokenize(pipeline, files, described, staged, recorded)
     pipeline.run().wait_until_finish()
     manifest_path = FileSystems.join(staged.output, MANIFEST_NAME)
     manifest = json.loads(read_bytes(manifest_path)) if "://" in staged.output else verify_manifest(manifest_path)
     output.publish(MANIFEST_NAME)
+    for name in sources_without_validation(manifest):
+        logger.warning("source %s has no validation documents: %d training documents at a validation fraction of "
+                       "%s", name, manifest["sources"][name]["splits"]["train"]["documents"], settings.val_fraction)
     return manifest
 
 
@@ -408,6 +206,9 @@ def tokenize_command(args, beam_args: list[str]) -> int:
     manifest = run_tokenize(beam_options(beam_args), sources, settings)
     _print_manifest_summary(manifest)
     print(f"manifest: {FileSystems.join(args.output, MANIFEST_NAME)}")
+    if without := sources_without_validation(manifest):
+        print(f"ccrefine tokenize: warning: no validation documents in source(s) {', '.join(without)} at "
+              f"--val-fraction {args.val_fraction}: raise --val-fraction or give more documents", file=sys.stderr)
     return 0
 
 
@@ -425,40 +226,7 @@ def _print_manifest_summary(manifest: dict) -> None:
 
 
 def register(subparsers) -> None:
-    """Add `train-tokenizer` and `tokenize` to the ccrefine command line."""
-    train = subparsers.add_parser(
-        "train-tokenizer",
-        help="train a SentencePiece tokenizer on a uniform sample of corpus shards",
-        description="Stream corpus Parquet shards, draw a uniform sample of documents (bounded by characters or "
-        "documents), and train a SentencePiece model with byte fallback, split digits, exact whitespace and the "
-        f"control pieces {BOS} </s> {PAD} {' '.join(FIM_PIECES)}. Writes OUTPUT/tokenizer.model, "
-        "tokenizer.vocab and training.json. Unlisted flags configure Beam filesystems.",
-    )
-    train.add_argument("--input", required=True, action="append",
-                       help="corpus output folder (reads FOLDER/documents/lang=*/*.parquet), Parquet file or glob; "
-                       "repeatable")
-    train.add_argument("--output", required=True, help="folder for the model")
-    train.add_argument("--overwrite", action="store_true", help="replace a complete output in --output")
-    train.add_argument("--model-type", choices=["bpe", "unigram"], default="bpe", help="default: bpe")
-    train.add_argument("--vocab-size", type=int, default=32000, help="default: 32000")
-    train.add_argument("--character-coverage", type=float, default=0.9995,
-                       help="share of characters given their own piece, the rest fall back to bytes "
-                       "(default: 0.9995, enough for Chinese)")
-    size = train.add_mutually_exclusive_group()
-    size.add_argument("--sample-chars", type=int, default=100_000_000,
-                      help="sample documents up to this many characters (default: 100000000)")
-    size.add_argument("--sample-documents", type=int, help="sample this many documents instead")
-    train.add_argument("--language-share", action="append", default=[], metavar="LANG=FRACTION",
-                       help="reserve this fraction of the sample for documents of LANG (the corpus `lang` column), "
-                       "e.g. zh=0.3 so a minority language gets enough text; the other languages share the rest; "
-                       "repeatable (default: one uniform sample)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
-    train.add_argument("--threads", type=int, default=TrainerOptions().threads,
-                       help="trainer threads (default: all cores)")
-    train.add_argument("--eval-text", action="append", default=[], metavar="LABEL=PATH",
-                       help="held-out text (one line per sentence) to report tokens per character on; repeatable")
-    train.set_defaults(handler=train_tokenizer_command)
-
+    """Add `tokenize` to the ccrefine command line."""
     tokenize = subparsers.add_parser(
         "tokenize",
         help="tokenize corpus shards into memory-mappable token shards + manifest.json",
@@ -487,10 +255,3 @@ def register(subparsers) -> None:
                           help="fraction of training documents rearranged prefix-suffix-middle (default: 0)")
     tokenize.add_argument("--fim-seed", type=int, default=0, help="default: 0")
     tokenize.set_defaults(handler=tokenize_command)
-
-
-def parser_with_tokenize_commands() -> argparse.ArgumentParser:
-    """A parser with only these two commands (what `ccrefine` adds them to), for tests and scripts."""
-    parser = argparse.ArgumentParser(prog="ccrefine")
-    register(parser.add_subparsers(dest="command", required=True))
-    return parser

@@ -8,11 +8,11 @@ import json
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from ccrefine.pipelines.outputs import require_complete_above
 from ccrefine.transforms.filters.perplexity import document_perplexity, train_kenlm
 from ccrefine.transforms.filters.quality_classifier import train_classifier
 
 from ccrefine.errors import UsageError
+from ccrefine.files import require_complete_above
 
 
 def read_texts(patterns: list[str], lang: str | None = None) -> list[str]:

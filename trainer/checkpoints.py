@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
-from ccrefine.transforms.tokens.tokenize import file_sha256
+from ccrefine.transforms.tokens.shards import file_sha256
 
 from ccrefine.errors import UsageError
 

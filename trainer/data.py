@@ -1,4 +1,4 @@
-"""Training and validation batches from token shards (format: transforms/tokens/tokenize.py), memory-mapped.
+"""Training and validation batches from token shards (format: transforms/tokens/shards.py), memory-mapped.
 
 Packing: the training shards of one source, in manifest order, are read back to back as one token stream
 and cut into windows of seq_len + 1 tokens that overlap by one (window i starts at token i * seq_len), so
@@ -27,16 +27,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from ccrefine.pipelines.config_files import read_token_manifest
-from ccrefine.pipelines.outputs import require_complete
-from ccrefine.transforms.tokens.tokenize import (
-    TOKEN_DTYPES,
-    ManifestError,
-    ShardError,
-    TokenShard,
-    verify_manifest,
-)
+from ccrefine.transforms.tokens.shards import TOKEN_DTYPES, ManifestError, ShardError, TokenShard, verify_manifest
 
 from ccrefine.errors import UsageError
+from ccrefine.files import require_complete
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +58,7 @@ def make_batch(windows: np.ndarray, eod_id: int) -> Batch:
 
 def load_manifest(path: str | Path, verify: str = "quick") -> dict:
     """The manifest, after checking its shards: `quick` opens every shard (header, file sizes, counts against the
-    manifest), `full` also hashes them and checks offsets and EOD (transforms.tokens.tokenize.verify_manifest)."""
+    manifest), `full` also hashes them and checks offsets and EOD (transforms.tokens.shards.verify_manifest)."""
     path = Path(path)
     manifest = read_token_manifest(path, "data.manifest")
     require_complete(str(path.parent), "data.manifest's folder")  # a killed `ccrefine tokenize` is never trained on

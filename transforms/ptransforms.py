@@ -33,8 +33,10 @@ KEPT = "kept"
 REJECTED = "rejected"
 
 
-class _Counters:
-    """`kept` and `dropped.<reason>` counters of one stage, created on first use."""
+class StepCounters:
+    """The Beam metrics every step counts under its stage name: `kept` (`self.kept.inc()`) and one
+    `dropped.<reason>` counter per reason (`self.drop(reason)`), each created on first use. Shared by every DoFn
+    (and the corpus stage's per-archive writer), so stats and cross-checks read the same names everywhere."""
 
     def __init__(self, stage: str):
         self.stage = stage
@@ -51,7 +53,7 @@ class _Counters:
 class _StepFn(beam.DoFn):
     def __init__(self, step: Step):
         self._step = step
-        self._counters = _Counters(step.stage)
+        self._counters = StepCounters(step.stage)
 
     def setup(self):
         self._step.setup()
@@ -91,7 +93,7 @@ class _ReadFileFn(beam.DoFn):
     def __init__(self, options: ReadOptions, progress_dir: str | None):
         self._options = options
         self._progress_dir = progress_dir
-        self._counters = _Counters(READ_STAGE)
+        self._counters = StepCounters(READ_STAGE)
         self._files = Metrics.counter(READ_STAGE, "files")
 
     def process(self, path: str):

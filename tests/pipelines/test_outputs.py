@@ -13,7 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from ccrefine.pipelines.cli import main
-from ccrefine.pipelines.outputs import SUCCESS, success_problem, write_success
+from ccrefine.pipelines.outputs import write_success
+
+from ccrefine.files import SUCCESS, success_problem
 
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 

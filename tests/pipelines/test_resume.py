@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from ccrefine.pipelines.cli import main
 from ccrefine.pipelines.inputs import tagged_copy
-from ccrefine.pipelines.outputs import SUCCESS
+
+from ccrefine.files import SUCCESS
 
 REPO = Path(__file__).resolve().parents[2]
 COPIES = 3

@@ -12,10 +12,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ccrefine.pipelines.cli import main
-from ccrefine.pipelines.tokenize import parse_source, parser_with_tokenize_commands
+from ccrefine.pipelines.cli import main, run_command
+from ccrefine.pipelines.tokenize import parse_source
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from ccrefine.transforms.tokens.tokenize import DocumentTokenizer, TokenShard, undo_fim, verify_manifest
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer, undo_fim
+from ccrefine.transforms.tokens.shards import TokenShard, verify_manifest
 
 from ccrefine.errors import UsageError
 
@@ -31,9 +32,7 @@ AWKWARD_TEXTS = {
 }
 
 
-def command(argv: list[str]) -> int:
-    args, beam_args = parser_with_tokenize_commands().parse_known_args(argv)
-    return args.handler(args, beam_args)
+command = run_command
 
 
 def tokenize(output: Path, corpus: Path, awkward: Path, tokenizer: Path, *extra: str) -> dict:

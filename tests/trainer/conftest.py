@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 from ccrefine.pipelines.outputs import write_success
-from ccrefine.transforms.tokens.tokenize import build_manifest, cut_into_shards, write_token_shard
+from ccrefine.transforms.tokens.shards import build_manifest, cut_into_shards, write_token_shard
 
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = 64

@@ -12,7 +12,7 @@ import pytest
 import torch
 from ccrefine.model import doc_ids_from_eos
 from ccrefine.trainer.data import TrainBatches, TrainData, ValidationData, load_manifest
-from ccrefine.transforms.tokens.tokenize import TokenShard
+from ccrefine.transforms.tokens.shards import TokenShard
 
 from ccrefine.errors import UsageError
 

@@ -15,32 +15,36 @@ import sentencepiece as spm
 import yaml
 from ccrefine.pipelines.sample import PAGES
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from ccrefine.transforms.tokens.tokenize import (
+from ccrefine.transforms.tokens.encoding import (
     FIM_PIECES,
     DocumentTokenizer,
     FimOptions,
-    LanguageSample,
-    ManifestError,
-    ShardError,
     TokenizerError,
-    TokenShard,
-    TrainerOptions,
-    TrainingSample,
-    build_manifest,
-    cut_into_shards,
     encode_document,
     fim_cut_points,
-    idx_path,
     is_validation,
-    iter_parquet_documents,
+    tokens_per_character,
+    undo_fim,
+)
+from ccrefine.transforms.tokens.shards import (
+    ManifestError,
+    ShardError,
+    TokenShard,
+    build_manifest,
+    cut_into_shards,
+    idx_path,
     source_mixture,
     token_dtype,
-    tokens_per_character,
-    train_tokenizer,
-    training_sentences,
-    undo_fim,
     verify_manifest,
     write_token_shard,
+)
+from ccrefine.transforms.tokens.training import (
+    LanguageSample,
+    TrainerOptions,
+    TrainingSample,
+    iter_parquet_documents,
+    train_tokenizer,
+    training_sentences,
 )
 
 TRICKY_TEXTS = [

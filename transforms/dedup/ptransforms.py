@@ -60,7 +60,7 @@ from ccrefine.transforms.dedup.substrings import (
     window_records,
 )
 from ccrefine.transforms.dedup.urls import normalize_url, preference
-from ccrefine.transforms.ptransforms import KEPT, REJECTED, _Counters
+from ccrefine.transforms.ptransforms import KEPT, REJECTED, StepCounters
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, Rejected, to_row
 
 EXACT_STAGE = "dedup_exact"
@@ -490,7 +490,7 @@ class _ApplyFn(beam.DoFn):
         self._files, self._stages, self._folder = files, stages, folder
 
     def setup(self):
-        self._counters = {stage: _Counters(stage) for stage in self._stages}
+        self._counters = {stage: StepCounters(stage) for stage in self._stages}
 
     def process(self, element):
         index, grouped = element

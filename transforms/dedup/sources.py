@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, document_from_row, to_row
 
+from ccrefine.files import TEMPORARY_SUFFIX, ensure_folder
+
 BATCH_ROWS = 256
 # smaller than every printable character, so keys sort as their ids do; NUL is taken (it joins keys in LSH records)
 _KEY_SEPARATOR = "\x01"
@@ -85,11 +87,8 @@ class PartitionedFileWriter:
     def write(self, partition: str, row: dict) -> None:
         if partition not in self._open:
             directory = FileSystems.join(self._folder, partition)
-            try:
-                FileSystems.mkdirs(directory)
-            except OSError:
-                pass  # it exists (another worker made it), or the filesystem has no folders (object stores)
-            temporary = FileSystems.join(directory, f".{self._name}.{uuid.uuid4().hex}.tmp")
+            ensure_folder(directory)
+            temporary = FileSystems.join(directory, f".{self._name}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}")
             handle = FileSystems.create(temporary)
             self._open[partition] = _OpenFile(temporary, handle, pq.ParquetWriter(handle, self._schema))
         state = self._open[partition]
