@@ -16,25 +16,22 @@ At real scale run the same `ccrefine ablate` command with --config (a real model
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from ccrefine.eval.commands import register  # noqa: E402
-from ccrefine.pipelines.cli import main as ccrefine  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: the stages the tests build
+
+from ccrefine.pipelines.cli import run_command  # noqa: E402
 from ccrefine.pipelines.sample import write_sample_warc  # noqa: E402
 
+from tests.eval.ablation_stages import STAGES, ablate_argv, build_stages  # noqa: E402
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 TEMPLATES = ["{{prefix}}", "Sentence: {{prefix}}", "Here is a well-formed English sentence. {{prefix}}"]
-
-
-def eval_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ccrefine")
-    register(parser.add_subparsers(dest="command", required=True))
-    args, beam_args = parser.parse_known_args(argv)
-    return args.handler(args, beam_args)
 
 
 def main() -> None:
@@ -44,7 +41,7 @@ def main() -> None:
     parser.add_argument("--reference", action="append",
                         help="reference text (default: shared en_ewt_web.dev.txt and zh_gsdsimp_wikipedia.dev.txt)")
     parser.add_argument("--config", help="train config for ablate (default: its tiny CPU model)")
-    parser.add_argument("--vocab-size", default="1000")
+    parser.add_argument("--vocab-size", type=int, default=1000)
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny models on a shared machine: see bench/RESULTS.md, training
     root = Path(args.output or tempfile.mkdtemp(prefix="ccrefine-ablation-"))
@@ -55,30 +52,20 @@ def main() -> None:
         warcs = [str(root / "sample.warc.gz"), str(SHARED / "warc" / "dolma_sample-*.warc.gz")]
     references = args.reference or [str(SHARED / "text" / "en_ewt_web.dev.txt"),
                                     str(SHARED / "text" / "zh_gsdsimp_wikipedia.dev.txt")]
-    inputs = [flag for warc in warcs for flag in ("--input", warc)]
     timings = {}
     start = time.perf_counter()
-    for name, recipe in (("raw", "raw"), ("language", "multilingual"), ("quality", "refinedweb")):
-        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe,
-                         *IN_MEMORY]) == 0
-    assert ccrefine(["dedup", "--input", str(root / "quality"), "--output", str(root / "dedup"), "--shards", "1",
-                     *IN_MEMORY]) == 0
+    stages = build_stages(root, warcs)
     timings["corpus stages"] = time.perf_counter() - start
-    stages = [f"{name}={root / name}" for name in ("raw", "language", "quality", "dedup")]
-    ablate = ["ablate", *(flag for stage in stages for flag in ("--stage", stage)),
-              *(flag for reference in references for flag in ("--reference", reference)),
-              "--output", str(root / "ablation"), "--vocab-size", args.vocab_size, "--val-fraction", "0.05",
-              "--tasks", "ccrefine_wordorder", *(["--config", args.config] if args.config else []), *IN_MEMORY]
+    ablate = ablate_argv(stages, references, root / "ablation", args.vocab_size, args.config)
     for step in ("prepare", "train", "report"):
         start = time.perf_counter()
-        assert eval_command([*ablate, "--step", step]) == 0
+        assert run_command([*ablate, "--step", step]) == 0
         timings[f"ablate --step {step}"] = time.perf_counter() - start
     start = time.perf_counter()
     prompts = ["eval", "prompts", "--task", "ccrefine_wordorder", "--device", "cpu",
-               *(flag for stage in stages
-                 for flag in ("--checkpoint", f"{stage.split('=')[0]}={root / 'ablation' / stage.split('=')[0]}/run")),
+               *(flag for name in STAGES for flag in ("--checkpoint", f"{name}={root / 'ablation' / name}/run")),
                *(flag for template in TEMPLATES for flag in ("--template", template))]
-    assert eval_command(prompts) == 0
+    assert run_command(prompts) == 0
     timings["eval prompts (4 models x 3 templates)"] = time.perf_counter() - start
     print("\n".join(f"{name}: {seconds:.1f} s" for name, seconds in timings.items()))
     print(f"outputs: {root}")

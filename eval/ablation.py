@@ -31,8 +31,8 @@ from ccrefine.eval.tables import markdown_table
 from ccrefine.pipelines.config_files import read_yaml
 from ccrefine.trainer.checkpoints import latest_checkpoint
 from ccrefine.trainer.config import apply_overrides, config_from_dict
-from ccrefine.transforms.tokens.encoding import DocumentTokenizer, TokenizerError
-from ccrefine.transforms.tokens.training import LanguageSample, TrainerOptions, train_tokenizer, training_sentences
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer
+from ccrefine.transforms.tokens.training import LanguageSample, TrainerOptions
 
 from ccrefine.errors import UsageError
 
@@ -101,13 +101,15 @@ def tokenizer_path(settings: AblationSettings) -> Path:
 
 
 def train_shared_tokenizer(settings: AblationSettings, threads: int) -> Path:
-    """A tokenizer trained on an equal share of characters drawn from every stage; kept when it exists."""
-    from ccrefine.pipelines.train_tokenizer import sample_documents
+    """A tokenizer trained on an equal share of characters drawn from every stage, by the steps of
+    `ccrefine train-tokenizer`; a given one is used as it is, and one this command trained before is kept."""
+    from ccrefine.pipelines.outputs import OutputFolder
+    from ccrefine.pipelines.train_tokenizer import sample_documents, train_model, write_tokenizer
 
-    from ccrefine.files import match_files
+    from ccrefine.files import match_files, success_problem
 
     path = tokenizer_path(settings)
-    if path.is_file():
+    if settings.tokenizer or success_problem(str(path.parent)) is None:
         return path
     texts, described = [], {}
     share = max(1, settings.sample_chars // len(settings.stages))
@@ -116,15 +118,11 @@ def train_shared_tokenizer(settings: AblationSettings, threads: int) -> Path:
                                   LanguageSample(share, "characters"))
         texts += sample.texts()
         described[stage.name] = sample.describe()
-    options = TrainerOptions(vocab_size=settings.vocab_size, threads=threads)
-    try:
-        model = train_tokenizer(training_sentences(texts, options.max_sentence_bytes), options)
-    except TokenizerError as exc:
-        raise UsageError(f"{exc} (--vocab-size, --sample-chars, or give --tokenizer)") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model)
-    (path.parent / "training.json").write_text(json.dumps(
-        {"vocab_size": settings.vocab_size, "sample_chars_per_stage": share, "stages": described}, indent=2))
+    model = train_model(texts, TrainerOptions(vocab_size=settings.vocab_size, threads=threads),
+                        "--vocab-size, --sample-chars, or give --tokenizer")
+    # overwrite: a folder a killed prepare step left unfinished is trained again
+    write_tokenizer(OutputFolder(str(path.parent), overwrite=True), model, DocumentTokenizer(model),
+                    {"vocab_size": settings.vocab_size, "sample_chars_per_stage": share, "stages": described})
     return path
 
 

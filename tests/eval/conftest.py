@@ -7,7 +7,6 @@ scale: a llama-tiny model, a 1000-piece tokenizer, 64-token windows, 40 steps.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,19 +40,12 @@ def offline_hub():
         yield
 
 
-def run_eval_command(argv: list[str]) -> int:
-    """`ccrefine ARGV` for the commands eval.commands registers (what ccrefine.pipelines.cli adds them to)."""
-    from ccrefine.eval.commands import register
-
-    parser = argparse.ArgumentParser(prog="ccrefine")
-    register(parser.add_subparsers(dest="command", required=True))
-    args, beam_args = parser.parse_known_args(argv)
-    return args.handler(args, beam_args)
-
-
 @pytest.fixture(scope="session")
 def eval_cli() -> Callable[[list[str]], int]:
-    return run_eval_command
+    """`ccrefine ARGV` with a user's mistake raised as UsageError, for the eval commands."""
+    from ccrefine.pipelines.cli import run_command
+
+    return run_command
 
 
 @pytest.fixture(scope="session")

@@ -11,25 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ccrefine.pipelines.cli import main as ccrefine
 
 from ccrefine.errors import UsageError
+from tests.eval.ablation_stages import STAGES, ablate_argv, build_stages
 
-IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
-STAGES = ["raw", "language", "quality", "dedup"]
 REFERENCE_LINES = 300
 
 
 @pytest.fixture(scope="module")
 def stages(sample_warc, shared_data, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("stages")
-    inputs = ["--input", str(sample_warc), "--input", str(shared_data / "warc" / "dolma_sample-*.warc.gz")]
-    for name, recipe in (("raw", "raw"), ("language", "multilingual"), ("quality", "refinedweb")):
-        assert ccrefine(["corpus", *inputs, "--output", str(root / name), "--recipe", recipe,
-                         *IN_MEMORY]) == 0
-    assert ccrefine(["dedup", "--input", str(root / "quality"), "--output", str(root / "dedup"), "--shards", "1",
-                     *IN_MEMORY]) == 0
-    return {name: root / name for name in STAGES}
+    return build_stages(tmp_path_factory.mktemp("stages"),
+                        [str(sample_warc), str(shared_data / "warc" / "dolma_sample-*.warc.gz")])
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +31,9 @@ def ablation(stages, shared_data, tmp_path_factory, eval_cli, offline_hub) -> tu
     for name in ("en_ewt_web.dev.txt", "zh_gsdsimp_wikipedia.dev.txt"):  # their first sentences: enough to rank
         lines = (shared_data / "text" / name).read_text(encoding="utf-8").splitlines(keepends=True)
         (root / name).write_text("".join(lines[:REFERENCE_LINES]), encoding="utf-8")
-        references += ["--reference", str(root / name)]
+        references.append(str(root / name))
     output = root / "out"
-    argv = ["ablate", *(flag for name in STAGES for flag in ("--stage", f"{name}={stages[name]}")), *references,
-            "--output", str(output), "--vocab-size", "1000", "--val-fraction", "0.05",
-            "--tasks", "ccrefine_wordorder", *IN_MEMORY]
+    argv = ablate_argv(stages, references, output)
     assert eval_cli(argv) == 0
     return output, argv
 

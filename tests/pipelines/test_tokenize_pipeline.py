@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from ccrefine.pipelines.cli import main, run_command
 from ccrefine.pipelines.tokenize import parse_source
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from ccrefine.transforms.tokens.encoding import DocumentTokenizer, undo_fim
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer, is_validation, undo_fim
 from ccrefine.transforms.tokens.shards import TokenShard, verify_manifest
 
 from ccrefine.errors import UsageError
@@ -218,6 +219,27 @@ def test_bad_sources_and_tokenizers_name_the_fix(corpus, tokenizer_dir, tmp_path
                  "zh=0.7", "--language-share", "en=0.7"])
     with pytest.raises(UsageError, match="raise the vocabulary size"):
         command(["train-tokenizer", "--input", str(corpus), "--output", str(tmp_path / "t"), "--vocab-size", "300"])
+
+
+def test_a_source_left_without_validation_documents_is_named_with_the_fix(corpus, tokenizer_dir, tmp_path, capsys,
+                                                                           caplog):
+    tiny = tmp_path / "tiny.parquet"
+    ids = ["tiny-2", "tiny-4", "tiny-5"]
+    assert not any(is_validation(doc_id, 0.3) for doc_id in ids)  # a corpus too small for the fraction
+    rows = [to_row(Document(doc_id, "https://tiny.example/", "", "", f"Document {doc_id}.")) for doc_id in ids]
+    pq.write_table(pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), tiny)
+    with caplog.at_level(logging.WARNING, logger="ccrefine.pipelines.tokenize"):
+        assert command(["tokenize", "--source", f"web={corpus}", "--source", f"tiny={tiny}", "--output",
+                        str(tmp_path / "out"), "--tokenizer", str(tokenizer_dir), "--val-fraction", "0.3",
+                        *IN_MEMORY]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["sources"]["tiny"]["splits"]["val"]["documents"] == 0
+    assert manifest["sources"]["web"]["splits"]["val"]["documents"] > 0
+    printed = [line for line in capsys.readouterr().err.splitlines() if "validation" in line]
+    assert printed == ["ccrefine tokenize: warning: no validation documents in source(s) tiny at --val-fraction 0.3: "
+                       "raise --val-fraction or give more documents"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "source tiny has no validation documents: 3 training documents at a validation fraction of 0.3"]
 
 
 def test_source_weights_parse_after_the_last_colon():

@@ -34,6 +34,7 @@ from ccrefine.transforms.tokens.shards import (
     cut_into_shards,
     idx_path,
     source_mixture,
+    sources_without_validation,
     token_dtype,
     verify_manifest,
     write_token_shard,
@@ -340,3 +341,14 @@ def test_verify_names_wrong_counts_and_missing_shards(manifest_path):
     (manifest_path.parent / "a.idx").unlink()
     with pytest.raises(ManifestError, match=r"a.idx"):
         verify_manifest(manifest_path)
+
+
+def test_sources_without_validation_documents_are_named_only_when_some_were_held_out():
+    shards = [{"path": "train/web/a.bin", "split": "train", "source": "web", "documents": 3, "tokens": 9, "sha256": ""},
+              {"path": "val/web/a.bin", "split": "val", "source": "web", "documents": 1, "tokens": 4, "sha256": ""},
+              {"path": "train/tiny/a.bin", "split": "train", "source": "tiny", "documents": 2, "tokens": 5,
+               "sha256": ""}]
+    sources = {"web": {"weight": 1.0}, "tiny": {"weight": 1.0}}
+    held_out = build_manifest(shards, sources, {}, {"val_fraction": 0.01})
+    assert sources_without_validation(held_out) == ["tiny"]
+    assert sources_without_validation(build_manifest(shards, sources, {}, {"val_fraction": 0.0})) == []
