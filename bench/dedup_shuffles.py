@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import monitoring_infos
 from ccrefine.pipelines.dedup import DedupSettings, build_dedup  # noqa: E402
 from ccrefine.pipelines.options import beam_options  # noqa: E402
-from ccrefine.pipelines.tokenize import match_files  # noqa: E402
+
+from ccrefine.files import match_files  # noqa: E402
 
 
 def shuffle_inputs(proto) -> dict[str, str]:

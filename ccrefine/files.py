@@ -29,8 +29,13 @@ def is_remote(path: str) -> bool:
 # ---- small file operations through Beam's FileSystems -------------------------------------------------------------
 
 
+def open_file(path: str):
+    """A binary reader of the bytes as stored: Beam would otherwise decompress by the extension (.gz, .bz2)."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
 def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+    with open_file(path) as handle:
         return handle.read()
 
 

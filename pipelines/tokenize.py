@@ -34,7 +34,7 @@ from ccrefine.transforms.tokens.shards import (
 )
 
 from ccrefine.errors import UsageError
-from ccrefine.files import match_files, read_bytes, require_complete, write_bytes
+from ccrefine.files import is_remote, match_files, read_bytes, require_complete, write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def run_tokenize(options, sources: list[Source], settings: TokenizeSettings) -> 
     build_tokenize(pipeline, files, described, staged, recorded)
     pipeline.run().wait_until_finish()
     manifest_path = FileSystems.join(staged.output, MANIFEST_NAME)
-    manifest = json.loads(read_bytes(manifest_path)) if "://" in staged.output else verify_manifest(manifest_path)
+    manifest = json.loads(read_bytes(manifest_path)) if is_remote(staged.output) else verify_manifest(manifest_path)
     output.publish(MANIFEST_NAME)
     for name in sources_without_validation(manifest):
         logger.warning("source %s has no validation documents: %d training documents at a validation fraction of "

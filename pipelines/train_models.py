@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.transforms.filters.perplexity import document_perplexity, train_kenlm
 from ccrefine.transforms.filters.quality_classifier import train_classifier
 
 from ccrefine.errors import UsageError
-from ccrefine.files import require_complete_above
+from ccrefine.files import read_bytes, require_complete_above
 
 
 def read_texts(patterns: list[str], lang: str | None = None) -> list[str]:
@@ -29,8 +28,7 @@ def read_texts(patterns: list[str], lang: str | None = None) -> list[str]:
         if not matched:
             raise UsageError(f"{pattern!r} matches no file; check the path or quote the glob")
         for path in matched:
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                data = handle.read()
+            data = read_bytes(path)
             if path.endswith(".parquet"):
                 table = pq.read_table(io.BytesIO(data), columns=["text", "lang"])
                 texts += [t for t, code in zip(table["text"].to_pylist(), table["lang"].to_pylist(), strict=True)

@@ -11,7 +11,6 @@ import json
 import logging
 from dataclasses import asdict
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from ccrefine.pipelines.options import beam_options
 from ccrefine.pipelines.outputs import OutputFolder
@@ -32,7 +31,7 @@ from ccrefine.transforms.tokens.training import (
 )
 
 from ccrefine.errors import UsageError
-from ccrefine.files import match_files, read_bytes, write_bytes
+from ccrefine.files import match_files, open_file, read_bytes, write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ INFO_NAME = "training.json"
 def sample_documents(files: list[str], sample: LanguageSample) -> LanguageSample:
     """Stream every file through the sample; only the sample stays in memory."""
     for path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        with open_file(path) as handle:
             for doc_id, text, lang in iter_parquet_documents(handle, ("id", "text", "lang")):
                 sample.offer(doc_id, text, lang)
         logger.info("sampled %s", path)

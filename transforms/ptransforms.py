@@ -35,8 +35,8 @@ REJECTED = "rejected"
 
 class StepCounters:
     """The Beam metrics every step counts under its stage name: `kept` (`self.kept.inc()`) and one
-    `dropped.<reason>` counter per reason (`self.drop(reason)`), each created on first use. Shared by every DoFn
-    (and the corpus stage's per-archive writer), so stats and cross-checks read the same names everywhere."""
+    `dropped.<reason>` counter per reason (`self.drop(reason)`, created the first time the reason occurs). Shared by
+    every DoFn (and the corpus stage's per-archive writer), so stats and cross-checks read the same names."""
 
     def __init__(self, stage: str):
         self.stage = stage

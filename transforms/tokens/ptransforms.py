@@ -13,7 +13,6 @@ from dataclasses import asdict
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from ccrefine.transforms.ptransforms import KEPT, REJECTED, StepCounters
@@ -22,7 +21,7 @@ from ccrefine.transforms.tokens.encoding import DocumentTokenizer, FimOptions, e
 from ccrefine.transforms.tokens.shards import TOKEN_DTYPES, cut_into_shards, write_token_shard
 from ccrefine.transforms.tokens.training import iter_parquet_documents
 
-from ccrefine.files import TEMPORARY_SUFFIX, ensure_folder, read_bytes, replace
+from ccrefine.files import TEMPORARY_SUFFIX, ensure_folder, open_file, read_bytes, replace
 
 STAGE = "tokenize"
 
@@ -30,7 +29,7 @@ STAGE = "tokenize"
 class _ReadDocumentsFn(beam.DoFn):
     def process(self, element):
         source, path = element
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        with open_file(path) as handle:
             for doc_id, text, url in iter_parquet_documents(handle, ("id", "text", "url")):
                 yield source, doc_id, text, url, path
 
