@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from ccrefine.pipelines.cli import run_command
+from ccrefine.pipelines.outputs import write_success
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
 from ccrefine.transforms.tokens.encoding import DocumentTokenizer
 
@@ -45,13 +46,18 @@ def documents(data: Path, lang: str) -> list[tuple[str, str]]:
 
 
 def write_corpus(folder: Path, data: Path, copies: int) -> None:
-    """A corpus output folder (documents/lang=<code>/part-*.parquet) of `copies` copies of the training text."""
+    """A complete corpus output folder (documents/lang=<code>/part-*.parquet, stats.json, _SUCCESS) of `copies`
+    copies of the training text."""
+    written = {}
     for lang in TRAINING_FILES:
         rows = [to_row(Document(f"{doc_id}#{copy}", "", "", "", text, lang=lang))
                 for copy in range(copies) for doc_id, text in documents(data, lang)]
         path = folder / "documents" / f"lang={lang}" / "part-00000-of-00001.parquet"
         path.parent.mkdir(parents=True)
         pq.write_table(pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), path)
+        written[lang] = len(rows)
+    (folder / "stats.json").write_text(json.dumps({"documents_by_language": written}))
+    write_success(str(folder), "stats.json")  # readers refuse an output folder without it
 
 
 def command(argv: list[str]) -> None:
