@@ -149,6 +149,22 @@ def file_sha256(path: str | Path) -> str:
 MANIFEST_FORMAT = "ccrefine-token-shards"
 
 
+def manifest_settings(model: bytes, model_path: str, tokenizer: DocumentTokenizer, dtype: np.dtype,
+                      val_fraction: float, max_tokens_per_shard: int, fim: FimOptions) -> dict:
+    """The run's options as the manifest records them; `model_path` is the tokenizer copy, relative to the
+    manifest."""
+    return {
+        "tokenizer": {"path": model_path, "sha256": hashlib.sha256(model).hexdigest(),
+                      "vocab_size": tokenizer.vocab_size, "special_ids": tokenizer.special_ids()},
+        "dtype": dtype.name,
+        "eod_id": tokenizer.eod_id,
+        "val_fraction": val_fraction,
+        "split_rule": SPLIT_RULE,
+        "max_tokens_per_shard": max_tokens_per_shard,
+        "fim": {"rate": fim.rate, "seed": fim.seed, "format": "psm", "splits": ["train"]},
+    }
+
+
 def source_mixture(sources: dict[str, dict], train_tokens: dict[str, int], token_budget: int | None) -> dict:
     """Per source: the sampling probability (weights normalised) and the epochs it takes to draw
     `token_budget` training tokens with them (LLaMA's data table); the budget defaults to all training tokens."""
@@ -230,23 +246,6 @@ def verify_manifest(path: str | Path) -> dict:
         raise ManifestError(f"{path} does not match its shards; rerun `ccrefine tokenize` into a new folder:\n  "
                             + "\n  ".join(problems))
     return manifest
-
-
-
-def manifest_settings(model: bytes, model_path: str, tokenizer: DocumentTokenizer, dtype: np.dtype,
-                      val_fraction: float, max_tokens_per_shard: int, fim: FimOptions) -> dict:
-    """The run's options as the manifest records them; `model_path` is the tokenizer copy, relative to the
-    manifest."""
-    return {
-        "tokenizer": {"path": model_path, "sha256": hashlib.sha256(model).hexdigest(),
-                      "vocab_size": tokenizer.vocab_size, "special_ids": tokenizer.special_ids()},
-        "dtype": dtype.name,
-        "eod_id": tokenizer.eod_id,
-        "val_fraction": val_fraction,
-        "split_rule": SPLIT_RULE,
-        "max_tokens_per_shard": max_tokens_per_shard,
-        "fim": {"rate": fim.rate, "seed": fim.seed, "format": "psm", "splits": ["train"]},
-    }
 
 
 def sources_without_validation(manifest: dict) -> list[str]:
