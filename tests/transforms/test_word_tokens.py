@@ -4,6 +4,8 @@ whitespace tokens dropped, as observed on each string."""
 from __future__ import annotations
 
 import pytest
+from ccrefine.transforms.text.counting import FINEWEB
+from ccrefine.transforms.text.tokenizers import JIEBA
 from ccrefine.transforms.text.units import TextUnits, units_of
 from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
 from ccrefine.transforms.text.word_tokens import sentence_count, word_tokens
@@ -71,5 +73,6 @@ def test_contraction_table_has_both_apostrophes():
 def test_units_share_one_tokenisation():
     text = "The harbour, quiet at last."
     assert units_of(text, "en") is units_of(text, "en")
-    assert TextUnits(text, "en").word_tokens == ["The", "harbour", ",", "quiet", "at", "last", "."]
-    assert TextUnits("茶农 们 一年", "zh").word_tokens == TextUnits("茶农 们 一年", "zh").raw_tokens
+    assert FINEWEB.words(TextUnits(text, "en")) == ["The", "harbour", ",", "quiet", "at", "last", "."]
+    chinese = TextUnits("茶农 们 一年", "zh")
+    assert FINEWEB.words(chinese) == chinese.tokens(JIEBA)

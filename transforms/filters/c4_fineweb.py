@@ -1,9 +1,9 @@
 """The C4 rules (Raffel et al. 2020, §2.2) and the FineWeb quality rules (Penedo et al. 2024, §3.3).
 
 C4 works line by line (it rewrites the text), then judges the page; FineWeb looks at line statistics
-of the page as it is. Terminal punctuation includes the Chinese full stop, exclamation and question marks
-and ellipsis, so these rules do not wipe out Chinese pages. With `counting: fineweb` both apply their rules
-as FineWeb's datatrove code does (`transforms.filters.fineweb_counting`).
+of the page as it is. Which lines, words, line endings and sentences they count follows the recipe's `counting`
+(`transforms.text.counting`); the papers' terminal punctuation includes the Chinese full stop, exclamation and
+question marks and ellipsis, so these rules do not wipe out Chinese pages.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ccrefine.transforms.filters import fineweb_counting
 from ccrefine.transforms.records import Document
 from ccrefine.transforms.step import ScoringStep, Step, Verdict
-from ccrefine.transforms.text.units import TextUnits
+from ccrefine.transforms.text.counting import counting_named
+from ccrefine.transforms.text.ngrams import duplicate_counts
+from ccrefine.transforms.text.units import TextUnits, units_of
 
-TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "'", "’", "。", "！", "？", "…", "」", "』", "）", ")")
-_SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’」』)）]*(?:\s|$)")
-_POLICY = re.compile(r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies", re.I)
+# C4's policy phrases, matched in the lower-cased line (as C4's and datatrove's code match them).
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 
 
 @dataclass(frozen=True)
@@ -31,41 +32,54 @@ class C4Options:
     drop_policy_lines: bool = True
     drop_lorem_ipsum: bool = True
     drop_curly_bracket: bool = True  # C4: "{" signals code
-    counting: str = "paper"  # or "fineweb": lines, citations and sentences as FineWeb's datatrove code treats them
+    counting: str = "paper"  # a name in transforms.text.counting.COUNTINGS ("fineweb": as datatrove counts)
 
     def __post_init__(self):
-        fineweb_counting.check_counting(self.counting)
+        counting_named(self.counting)
         for name in ("min_words_per_line", "min_sentences", "max_word_length"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def c4_filter(text: str, lang: str, options: C4Options) -> tuple[str, str | None, dict[str, float]]:
-    """(rewritten text, reason or None, scores)."""
-    lowered = text.lower()
-    if options.drop_lorem_ipsum and "lorem ipsum" in lowered:
-        return text, "lorem_ipsum", {}
-    if options.drop_curly_bracket and "{" in text:
-        return text, "curly_bracket", {}
+    """(rewritten text, reason or None, scores); a dropped page keeps its text."""
+    counting = counting_named(options.counting)
+    if not counting.c4_page_rules_on_kept_lines:
+        if options.drop_lorem_ipsum and "lorem ipsum" in text.lower():
+            return text, "lorem_ipsum", {}
+        if options.drop_curly_bracket and "{" in text:
+            return text, "curly_bracket", {}
+    lines = [line.strip() for line in getattr(units_of(text, lang), counting.c4_lines)]
     kept = []
-    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    sentences = 0
     for line in lines:
-        words = TextUnits(line, lang).words
-        if options.require_terminal_punctuation and not line.endswith(TERMINAL_PUNCTUATION):
+        words = counting.line_words(line, lang)
+        if any(len(word) > options.max_word_length for word in words):
             continue
-        if len(words) < options.min_words_per_line or any(len(w) > options.max_word_length for w in words):
+        if counting.c4_removes_citations:
+            line = _CITATION.sub("", line)
+        if options.require_terminal_punctuation and (
+                not line.endswith(counting.c4_line_endings) or line.endswith(counting.c4_unfinished_endings)):
             continue
-        if options.drop_javascript_lines and "javascript" in line.lower():
+        if len(words) < options.min_words_per_line:
             continue
-        if options.drop_policy_lines and _POLICY.search(line):
+        lowered = line.lower()
+        if counting.c4_page_rules_on_kept_lines and options.drop_lorem_ipsum and "lorem ipsum" in lowered:
+            return text, "lorem_ipsum", {}
+        if options.drop_javascript_lines and "javascript" in lowered:
             continue
+        if counting.c4_page_rules_on_kept_lines and options.drop_curly_bracket and "{" in line:
+            return text, "curly_bracket", {}
+        if options.drop_policy_lines and any(phrase in lowered for phrase in POLICY_PHRASES):
+            continue
+        sentences += counting.count_sentences(line)
         kept.append(line)
-    rewritten = "\n".join(kept)
-    sentences = len(_SENTENCE_END.findall(rewritten))
-    scores = {"c4.lines_removed_frac": 1 - len(kept) / len(lines) if lines else 0.0, "c4.sentences": float(sentences)}
+    non_blank = sum(1 for line in lines if line)
+    scores = {"c4.lines_removed_frac": 1 - len(kept) / non_blank if non_blank else 0.0,
+              "c4.sentences": float(sentences)}
     if sentences < options.min_sentences:
-        return rewritten, "too_few_sentences", scores
-    return rewritten, None, scores
+        return text, "too_few_sentences", scores
+    return "\n".join(kept).strip(), None, scores
 
 
 @dataclass(frozen=True)
@@ -76,10 +90,10 @@ class FineWebOptions:
     # FineWeb's paper says 0.1, its released datatrove config uses 0.01: both appear in public sources.
     max_duplicate_line_chars_fraction: float = 0.1
     max_newlines_per_word: float = 0.3
-    counting: str = "paper"  # or "fineweb": unstripped lines, Unicode terminators, newlines per spaCy token
+    counting: str = "paper"  # a name in transforms.text.counting.COUNTINGS ("fineweb": as datatrove counts)
 
     def __post_init__(self):
-        fineweb_counting.check_counting(self.counting)
+        counting_named(self.counting)
         for name in ("min_punctuated_lines_fraction", "max_short_lines_fraction", "max_duplicate_line_chars_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
@@ -89,20 +103,16 @@ class FineWebOptions:
 
 
 def fineweb_scores(units: TextUnits, options: FineWebOptions) -> dict[str, float]:
-    lines = units.lines
-    seen: set[str] = set()
-    duplicate_chars = 0
-    for line in lines:
-        if line in seen:
-            duplicate_chars += len(line)
-        seen.add(line)
-    total_chars = sum(map(len, lines))
+    counting = counting_named(options.counting)
+    text = units.text
+    lines = getattr(units, counting.fineweb_lines)
     n_lines = max(1, len(lines))
+    chars = len(text) - text.count("\n") if counting.duplicate_line_chars_of_text else sum(map(len, lines))
     return {
-        "fineweb.punctuated_lines_frac": sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines) / n_lines,
+        "fineweb.punctuated_lines_frac": sum(line[-1] in counting.line_terminals for line in lines) / n_lines,
         "fineweb.short_lines_frac": sum(len(line) <= options.short_line_chars for line in lines) / n_lines,
-        "fineweb.dup_line_chars_frac": duplicate_chars / max(1, total_chars),
-        "fineweb.newlines_per_word": units.text.count("\n") / max(1, len(units.words)),
+        "fineweb.dup_line_chars_frac": duplicate_counts(lines)[1] / max(1, chars),
+        "fineweb.newlines_per_word": text.count("\n") / max(1, len(counting.words(units))),
     }
 
 
@@ -125,10 +135,7 @@ class C4Step(Step):
         self.options = options
 
     def judge(self, document: Document) -> Verdict:
-        if self.options.counting == "fineweb":
-            rewritten, reason, scores = fineweb_counting.c4_filter(document.text, self.options)
-        else:
-            rewritten, reason, scores = c4_filter(document.text, document.lang, self.options)
+        rewritten, reason, scores = c4_filter(document.text, document.lang, self.options)
         if reason is not None:
             return Verdict(document.with_scores(scores), reason)
         return Verdict(document.with_scores(scores, text=rewritten))
@@ -141,8 +148,6 @@ class FineWebStep(ScoringStep):
         super().__init__(options)
 
     def score(self, units: TextUnits) -> dict[str, float]:
-        if self.options.counting == "fineweb":
-            return fineweb_counting.fineweb_scores(units, self.options)
         return fineweb_scores(units, self.options)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:

@@ -1,19 +1,20 @@
 """Gopher repetition and quality heuristics (Rae et al. 2021, "Scaling Language Models", Appendix A.1.1).
 
 Scores are computed once per document from shared `TextUnits` and kept on the document; `decide_*`
-compares them with the recipe's thresholds, so thresholds can change later without recomputing.
-For Chinese, words come from jieba, characters are counted without spaces, the stop-word rule uses
-Chinese function words, and bullets include Chinese list markers. With `counting: fineweb` the scores are
-counted as FineWeb's code counts them (`transforms.filters.fineweb_counting`), under the same names and thresholds.
+compares them with the recipe's thresholds, so thresholds can change later without recomputing. What the rules
+count follows the recipe's `counting` (`transforms.text.counting`: the paper's words, or FineWeb's spaCy-style
+tokens), under the same score names and thresholds. For Chinese, words come from jieba, characters are counted
+without spaces, the stop-word rule uses Chinese function words, and bullets include Chinese list markers.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 
-from ccrefine.transforms.filters import fineweb_counting
 from ccrefine.transforms.step import ScoringStep
+from ccrefine.transforms.text.counting import PAPER, Counting, counting_named
+from ccrefine.transforms.text.languages import LANGUAGES, language
+from ccrefine.transforms.text.ngrams import duplicate_counts, top_ngram_chars
 from ccrefine.transforms.text.units import TextUnits, character_scores
 
 TOP_NGRAM_SIZES = (2, 3, 4)
@@ -31,7 +32,7 @@ class RepetitionOptions:
     max_duplicate_ngram_char_fraction: dict[str, float] = field(
         default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
     )
-    counting: str = "paper"  # or "fineweb": units and fractions as FineWeb's datatrove code counts them
+    counting: str = "paper"  # a name in transforms.text.counting.COUNTINGS ("fineweb": as datatrove counts)
     # Words per n-gram word: the n-gram rules look at n * ngram_scale words. 1 for English; 3 for jieba words,
     # which span ~1.9 characters against ~5.4 for English words, so that the "5-gram" rule sees ~28 characters
     # of Chinese as it sees ~27 of English (issue 15: otherwise repeated names and titles fill the 5-grams).
@@ -39,7 +40,7 @@ class RepetitionOptions:
 
     def __post_init__(self):
         _check_fractions(self)
-        fineweb_counting.check_counting(self.counting)
+        counting_named(self.counting)
         for name in ("max_top_ngram_char_fraction", "max_duplicate_ngram_char_fraction"):
             if not all(str(n).isascii() and str(n).isdigit() and int(n) >= 1 for n in getattr(self, name)):
                 raise ValueError(f"{name} keys are n-gram sizes like \"2\", got {list(getattr(self, name))}")
@@ -54,54 +55,26 @@ def _check_fractions(options) -> None:
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
 
 
-def _duplicate_fractions(items: list[str]) -> tuple[float, float]:
-    """(share of items that repeat an earlier item, share of characters in those repeats)."""
+def _duplicate_fractions(items: list[str], text_chars: int | None) -> tuple[float, float]:
+    """(share of items that repeat an earlier item, share of characters in those repeats: of the items' own
+    characters, or of `text_chars` when given)."""
     if not items:
         return 0.0, 0.0
-    duplicates, duplicate_chars = fineweb_counting.duplicate_counts(items)
-    return duplicates / len(items), duplicate_chars / max(1, sum(map(len, items)))
+    duplicates, duplicate_chars = duplicate_counts(items)
+    return duplicates / len(items), duplicate_chars / max(1, sum(map(len, items)) if text_chars is None else text_chars)
 
 
-def _ngram_keys(words: list[str], n: int) -> list[str]:
-    """Every n-gram as one string (words joined by NUL, so equal keys are equal word tuples): slicing one joined
-    string is much cheaper than building a tuple per position when n is large (`ngram_scale`)."""
-    joined = "\0".join(words)
-    starts = [0] * (len(words) + 1)
-    for i, word in enumerate(words):
-        starts[i + 1] = starts[i] + len(word) + 1
-    return [joined[starts[i] : starts[i + n] - 1] for i in range(len(words) - n + 1)]
+def repetition_scores(units: TextUnits, counting: Counting = PAPER, ngram_scale: int = 1) -> dict[str, float]:
+    """Duplicated lines and paragraphs, the most frequent 2- to 4-grams, duplicated 5- to 10-grams.
 
-
-def _top_ngram_char_fraction(words: list[str], n: int, total_chars: int, repeats_only: bool = False) -> float:
-    """Characters covered by the most frequent n-gram's occurrences (Gopher counts word characters).
-    With `repeats_only`, 0 when no n-gram repeats: a scaled n-gram (`ngram_scale`) spans 20+ characters, a large
-    share of a short Chinese text, without any repetition in it."""
-    if len(words) < n or not total_chars:
-        return 0.0
-    gram, occurrences = Counter(_ngram_keys(words, n)).most_common(1)[0]
-    if repeats_only and occurrences < 2:
-        return 0.0
-    return (len(gram) - (n - 1)) * occurrences / total_chars
-
-
-def _duplicate_ngram_char_fraction(words: list[str], n: int, total_chars: int) -> float:
-    """Characters of words inside any n-gram that occurs more than once (each word counted once)."""
-    if len(words) < n or not total_chars:
-        return 0.0
-    grams = _ngram_keys(words, n)
-    counts = Counter(grams)
-    covered = bytearray(len(words))
-    for start, gram in enumerate(grams):
-        if counts[gram] > 1:
-            covered[start : start + n] = b"\x01" * n
-    return sum(len(word) for word, flag in zip(words, covered, strict=True) if flag) / total_chars
-
-
-def repetition_scores(units: TextUnits, ngram_scale: int = 1) -> dict[str, float]:
-    line_fraction, line_chars = _duplicate_fractions(units.lines)
-    paragraph_fraction, paragraph_chars = _duplicate_fractions(units.paragraphs)
-    words = units.words
-    word_chars = sum(map(len, words))
+    With `ngram_scale` above 1 each n-gram is n * ngram_scale words, and a top n-gram counts only when it repeats:
+    a scaled n-gram spans 20+ characters, a large share of a short Chinese text, without any repetition in it."""
+    text_chars = max(1, len(units.text)) if counting.repetition_fractions_of_text else None
+    line_fraction, line_chars = _duplicate_fractions(getattr(units, counting.repetition_lines), text_chars)
+    paragraph_fraction, paragraph_chars = _duplicate_fractions(getattr(units, counting.repetition_paragraphs),
+                                                               text_chars)
+    words = counting.words(units)
+    word_chars = max(1, sum(map(len, words))) if text_chars is None else text_chars
     scores = {
         "gopher.dup_line_frac": line_fraction,
         "gopher.dup_line_char_frac": line_chars,
@@ -109,10 +82,10 @@ def repetition_scores(units: TextUnits, ngram_scale: int = 1) -> dict[str, float
         "gopher.dup_para_char_frac": paragraph_chars,
     }
     for n in TOP_NGRAM_SIZES:
-        scores[f"gopher.top_{n}gram_char_frac"] = _top_ngram_char_fraction(words, n * ngram_scale, word_chars,
-                                                                        repeats_only=ngram_scale > 1)
+        top = top_ngram_chars(words, n * ngram_scale, counting.top_ngram_chars_with_spaces, ngram_scale > 1)
+        scores[f"gopher.top_{n}gram_char_frac"] = top / word_chars
     for n in DUPLICATE_NGRAM_SIZES:
-        scores[f"gopher.dup_{n}gram_char_frac"] = _duplicate_ngram_char_fraction(words, n * ngram_scale, word_chars)
+        scores[f"gopher.dup_{n}gram_char_frac"] = counting.duplicate_ngram_chars(words, n * ngram_scale) / word_chars
     return scores
 
 
@@ -133,19 +106,6 @@ def decide_repetition(scores: dict[str, float], options: RepetitionOptions) -> s
     return None
 
 
-# FineWeb-2's 22 stop words for cmn_Hani (configs/cmn_Hani.yml, Simplified and Traditional forms).
-FINEWEB2_CMN_HANI_STOP_WORDS = frozenset("的 年 在 月 是 和 日 了 於 · 為 有 被 人 中 为 他 與 後 也 而 由".split())
-# The eight Gopher stop words; for Chinese, ccrefine's function words (both scripts) and FineWeb-2's list.
-STOP_WORDS = {
-    "en": frozenset({"the", "be", "to", "of", "and", "that", "have", "with"}),
-    "zh": frozenset("的 了 是 在 和 有 也 就 都 而 及 与 與 着 著 这 這 我们 我們".split())
-    | FINEWEB2_CMN_HANI_STOP_WORDS,
-}
-BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "◆", "◇", "*", "-", "–", "—", "·", "※", "►", "▶", "→", "√",
-           "一、", "二、", "三、", "（一）", "(一)", "①", "②", "③")
-ELLIPSES = ("...", "…", "。。。", "……")
-
-
 @dataclass(frozen=True)
 class QualityOptions:
     # Gopher Appendix A.1.1 thresholds; for zh, word counts are jieba words.
@@ -158,19 +118,19 @@ class QualityOptions:
     max_ellipsis_lines_fraction: float = 0.3
     min_alpha_words_fraction: float = 0.8
     min_stop_words: int = 2
-    stop_words: tuple[str, ...] | None = None  # None: the language's list in STOP_WORDS (English for others)
+    stop_words: tuple[str, ...] | None = None  # None: the language's list (transforms.text.languages)
     # Off by default (Gopher has neither); the zh recipes set them, since Chinese length is better read in characters.
     min_characters: int = 0  # non-whitespace characters
     min_han_fraction: float = 0.0  # Han characters among letters and digits: pages that are Chinese in name only
-    counting: str = "paper"  # or "fineweb": spaCy-style tokens, as FineWeb's datatrove code counts
-    # Per-language thresholds that replace the ones above for documents in that language. Chinese words are
-    # jieba's, 1-3 characters: FineWeb-2's cmn_Hani.yml bounds their mean length by 1 and 5.
-    by_language: dict[str, dict[str, float]] = field(
-        default_factory=lambda: {"zh": {"min_mean_word_length": 1.0, "max_mean_word_length": 5.0}})
+    counting: str = "paper"  # a name in transforms.text.counting.COUNTINGS ("fineweb": as datatrove counts)
+    # Per-language thresholds that replace the ones above for documents in that language; the defaults are the
+    # languages' own (transforms.text.languages: FineWeb-2's word lengths for zh).
+    by_language: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        code: dict(entry.quality_thresholds) for code, entry in LANGUAGES.items() if entry.quality_thresholds})
 
     def __post_init__(self):
         _check_fractions(self)
-        fineweb_counting.check_counting(self.counting)
+        counting_named(self.counting)
         names = {f.name for f in fields(self)} - {"by_language", "counting", "stop_words"}
         for lang, overrides in self.by_language.items():
             unknown = sorted(set(overrides) - names)
@@ -201,23 +161,33 @@ class QualityOptions:
 def stop_words_of(options: QualityOptions, lang: str) -> frozenset[str]:
     if options.stop_words is not None:
         return frozenset(options.stop_words)
-    return STOP_WORDS.get(lang, STOP_WORDS["en"])
+    return language(lang).stop_words
 
 
-def quality_scores(units: TextUnits, stop_words: frozenset[str] | None = None) -> dict[str, float]:
-    words, lines, tokens = units.words, units.lines, units.raw_tokens
+def quality_scores(units: TextUnits, stop_words: frozenset[str] | None = None,
+                   counting: Counting = PAPER) -> dict[str, float]:
+    text = units.text
+    tokens = counting.words(units)
+    words = [t for t in tokens if t.strip(counting.word_count_ignores)] if counting.word_count_ignores else tokens
     n_words = len(words)
-    stop_words = STOP_WORDS.get(units.lang, STOP_WORDS["en"]) if stop_words is None else stop_words
+    per_token = max(1, len(tokens))
+    lines = getattr(units, counting.quality_lines)
+    stop_words = language(units.lang).stop_words if stop_words is None else stop_words
+    candidates = tokens if counting.stop_words_case_sensitive else [t.lower() for t in tokens]
+    stop_count = (len(stop_words.intersection(candidates)) if counting.stop_words_distinct
+                  else sum(1 for t in candidates if t in stop_words))
     return {
-        **character_scores(units.text),
+        **character_scores(text),
         "gopher.words": float(n_words),
         "gopher.mean_word_length": sum(map(len, words)) / n_words if n_words else 0.0,
-        "gopher.hash_ratio": sum(t.count("#") for t in tokens) / max(1, n_words),
-        "gopher.ellipsis_ratio": sum(t.count(e) for t in tokens for e in ELLIPSES[:2]) / max(1, n_words),
-        "gopher.bullet_lines_frac": sum(line.startswith(BULLETS) for line in lines) / max(1, len(lines)),
-        "gopher.ellipsis_lines_frac": sum(line.endswith(ELLIPSES) for line in lines) / max(1, len(lines)),
-        "gopher.alpha_words_frac": sum(any(c.isalpha() for c in w) for w in words) / max(1, n_words),
-        "gopher.stop_words": float(sum(1 for w in words if w.lower() in stop_words)),
+        "gopher.hash_ratio": text.count("#") / per_token,
+        "gopher.ellipsis_ratio": (text.count("...") + text.count("…")) / per_token,
+        "gopher.bullet_lines_frac": sum(line.lstrip().startswith(counting.bullets) for line in lines) / max(
+            1, len(lines)),
+        "gopher.ellipsis_lines_frac": sum(line.rstrip().endswith(counting.ellipsis_line_endings)
+                                          for line in lines) / max(1, len(lines)),
+        "gopher.alpha_words_frac": sum(1 for t in tokens if any(map(str.isalpha, t))) / per_token,
+        "gopher.stop_words": float(stop_count),
     }
 
 
@@ -254,12 +224,10 @@ class RepetitionStep(ScoringStep):
 
     def __init__(self, options: RepetitionOptions = RepetitionOptions()):
         super().__init__(options)
+        self.counting = counting_named(options.counting)
 
     def score(self, units: TextUnits) -> dict[str, float]:
-        if self.options.counting == "fineweb":
-            return fineweb_counting.repetition_scores(units, TOP_NGRAM_SIZES, DUPLICATE_NGRAM_SIZES,
-                                                      self.options.ngram_scale)
-        return repetition_scores(units, self.options.ngram_scale)
+        return repetition_scores(units, self.counting, self.options.ngram_scale)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:
         return decide_repetition(scores, self.options)
@@ -270,12 +238,10 @@ class QualityStep(ScoringStep):
 
     def __init__(self, options: QualityOptions = QualityOptions()):
         super().__init__(options)
+        self.counting = counting_named(options.counting)
 
     def score(self, units: TextUnits) -> dict[str, float]:
-        stop_words = stop_words_of(self.options, units.lang)
-        if self.options.counting == "fineweb":
-            return fineweb_counting.quality_scores(units, stop_words)
-        return quality_scores(units, stop_words)
+        return quality_scores(units, stop_words_of(self.options, units.lang), self.counting)
 
     def decide(self, scores: dict[str, float], lang: str) -> str | None:
         return decide_quality(scores, self.options, lang)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ccrefine.transforms.records import Document
 from ccrefine.transforms.step import Step, Verdict
-from ccrefine.transforms.text.units import TextUnits
+from ccrefine.transforms.text.units import TextUnits, units_of
 
 _COUNTER = re.compile(
     r"^\s*[\d.,]+\s*[kKmM万千]?\s*(likes?|comments?|shares?|views?|retweets?|replies|reply|followers?|votes?|"
@@ -76,7 +76,7 @@ def _trim_navigation(line: str, lang: str, options: LineCorrectionOptions) -> st
 
 def correct_lines(text: str, lang: str, options: LineCorrectionOptions) -> tuple[str, float]:
     """(corrected text, fraction of the document's words removed)."""
-    total_words = _word_count(text, lang)
+    total_words = len(units_of(text, lang).words)  # the document's units, shared with the steps before
     kept_lines, kept_words = [], 0
     for line in text.split("\n"):
         stripped = line.strip()

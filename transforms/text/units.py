@@ -1,9 +1,11 @@
-"""The units every heuristic counts — lines, paragraphs, words — computed once per document and shared.
+"""The units every heuristic counts — lines, paragraphs, tokens, words — computed once per document and shared.
 
-English and other space-delimited languages split words on whitespace (Gopher strips punctuation from
-word edges); Chinese is segmented with jieba, since characters are not words and whitespace is absent.
-Japanese and Thai have no segmenter here, so their "words" are characters. `word_tokens` are the tokens
-FineWeb's code counts (spaCy's English tokenizer, punctuation marks included), for `counting: fineweb`.
+Lines and paragraphs come in the splits the rules use (the papers' stripped lines, and the unstripped splits of
+FineWeb's code); tokens and words come from a `WordTokenizer`, each tokenizer run at most once per document.
+`words` are the language's words as the papers count them (whitespace words with edge punctuation stripped;
+jieba words for Chinese; characters for scripts without spaces): what line corrections, perplexity and the
+quality classifier count. Which tokens the Gopher, C4 and FineWeb rules count is the counting convention's choice
+(`transforms.text.counting`).
 
 `units_of` keeps the last few documents' units, so the steps that look at one document in turn (repetition,
 quality, FineWeb) split and tokenise its text once.
@@ -12,65 +14,72 @@ quality, FineWeb) split and tokenise its text once.
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
-from ccrefine.transforms.text.word_tokens import word_tokens as english_word_tokens
+from ccrefine.transforms.text.languages import CHARACTER_WORDS, SEGMENTED_BY_JIEBA, language
+from ccrefine.transforms.text.tokenizers import WHITESPACE, WordTokenizer
 
-SEGMENTED_BY_JIEBA = frozenset({"zh"})
-CHARACTER_WORDS = frozenset({"ja", "th", "lo", "km", "my", "bo"})
+__all__ = ["CHARACTER_WORDS", "SEGMENTED_BY_JIEBA", "TextUnits", "character_scores", "is_han", "units_of"]
+
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-
-
-def _is_word_piece(token: str) -> bool:
-    return any(not unicodedata.category(ch).startswith(("P", "Z", "C", "S")) for ch in token)
+_PARAGRAPH_RUN_BREAK = re.compile(r"\n{2,}")
+_LINE_RUN_BREAK = re.compile(r"\n+")
 
 
 @dataclass(frozen=True)
 class TextUnits:
     text: str
     lang: str
+    _tokenized: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def lines(self) -> list[str]:
+        """Non-blank lines, stripped."""
         return [line.strip() for line in self.text.split("\n") if line.strip()]
 
     @cached_property
     def paragraphs(self) -> list[str]:
+        """Non-blank paragraphs (split at blank lines), stripped."""
         return [p.strip() for p in _PARAGRAPH_BREAK.split(self.text) if p.strip()]
 
     @cached_property
-    def _jieba(self) -> list[str]:
-        """jieba's tokens, made once for `words` and `raw_tokens`."""
-        return _jieba_tokens(self.text)
+    def nonblank_lines(self) -> list[str]:
+        """Non-blank lines as they are."""
+        return [line for line in self.text.split("\n") if line.strip()]
 
     @cached_property
+    def all_lines(self) -> list[str]:
+        """Every line, blank ones included, split at any line boundary (`str.splitlines`)."""
+        return self.text.splitlines()
+
+    @cached_property
+    def line_runs(self) -> list[str]:
+        """The text split at runs of newlines, nothing stripped."""
+        return _LINE_RUN_BREAK.split(self.text)
+
+    @cached_property
+    def paragraph_runs(self) -> list[str]:
+        """The stripped text split at runs of two or more newlines."""
+        return _PARAGRAPH_RUN_BREAK.split(self.text.strip())
+
+    def tokens(self, tokenizer: WordTokenizer) -> list[str]:
+        found = self._tokenized.get(tokenizer.name)
+        if found is None:
+            found = self._tokenized[tokenizer.name] = tokenizer.tokens(self.text)
+        return found
+
+    def words_of(self, tokenizer: WordTokenizer) -> list[str]:
+        key = tokenizer.name + " words"
+        found = self._tokenized.get(key)
+        if found is None:
+            found = self._tokenized[key] = tokenizer.words(self.tokens(tokenizer))
+        return found
+
+    @property
     def words(self) -> list[str]:
-        """Words without surrounding punctuation; punctuation-only tokens are dropped."""
-        if self.lang in SEGMENTED_BY_JIEBA:
-            return [token for token in self._jieba if _is_word_piece(token)]
-        if self.lang in CHARACTER_WORDS:
-            return [ch for ch in self.text if _is_word_piece(ch)]
-        stripped = (token.strip(_EDGE_PUNCTUATION) for token in self.text.split())
-        return [token for token in stripped if token]
-
-    @cached_property
-    def raw_tokens(self) -> list[str]:
-        """Whitespace tokens before punctuation stripping (Gopher counts symbols such as `#` on these)."""
-        if self.lang in SEGMENTED_BY_JIEBA:
-            return [token for token in self._jieba if token.strip()]
-        return self.text.split()
-
-    @cached_property
-    def word_tokens(self) -> list[str]:
-        """Tokens as spaCy makes them (FineWeb's words): punctuation marks are tokens, whitespace is not.
-        Chinese tokens come from jieba and character-script languages count characters, as `words` do."""
-        if self.lang in SEGMENTED_BY_JIEBA:
-            return self.raw_tokens
-        if self.lang in CHARACTER_WORDS:
-            return self.words
-        return english_word_tokens(self.text)
+        """The language's words as the papers count them, punctuation left out."""
+        return self.words_of(language(self.lang).tokenizer or WHITESPACE)
 
 
 def is_han(ch: str) -> bool:
@@ -92,15 +101,3 @@ def character_scores(text: str) -> dict[str, float]:
 def units_of(text: str, lang: str) -> TextUnits:
     """The shared units of one text: steps called in turn on the same document get the same object."""
     return TextUnits(text, lang)
-
-
-_EDGE_PUNCTUATION = "".join(
-    chr(c) for c in range(0x110000) if unicodedata.category(chr(c)).startswith("P") and c < 0x3100
-) + "\"'`"
-
-
-def _jieba_tokens(text: str) -> list[str]:
-    import jieba  # imported on first Chinese document: it loads a 20 MB dictionary
-
-    jieba.setLogLevel(60)
-    return jieba.lcut(text)
