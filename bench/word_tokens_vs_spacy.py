@@ -111,7 +111,7 @@ def statistics(text: str, counting: Counting) -> dict[str, float]:
     units = TextUnits(text, "en")
     scores = quality_scores(units, ENGLISH_STOP_WORDS, counting)
     scores.update(repetition_scores(units, counting))
-    scores["fineweb.newlines_per_word"] = text.count("\n") / max(1, len(counting.words(units)))
+    scores["fineweb.newlines_per_word"] = text.count("\n") / max(1, len(counting.tokens(units)))
     return scores
 
 

@@ -39,10 +39,14 @@ def test_english_only_rules_would_destroy_the_same_chinese_text(evidence, shared
     assert rate < 0.2
 
 
-@pytest.mark.parametrize("kind", ["keyword stuffing", "repeated ad lines", "navigation list", "ad inside sentences"])
-def test_constructed_chinese_spam_is_removed(evidence, kind):
-    reason, _ = evidence.run_filters(evidence.CHINESE_SPAM[kind], "zh", evidence.filter_steps("zh"))
-    assert reason is not None
+@pytest.mark.parametrize("kind, reason", [
+    ("keyword stuffing", "repetition.top_2gram"),  # the same keyword phrases over and over
+    ("repeated ad lines", "repetition.duplicate_lines"),  # 2 distinct lines, 16 in all
+    ("navigation list", "repetition.duplicate_lines"),  # the menu line 3 times of 5 lines
+    ("ad inside sentences", "lines.too_many_removed_words"),  # the bracketed ads cut out are over 5% of the words
+])
+def test_constructed_chinese_spam_is_removed(evidence, kind, reason):
+    assert evidence.run_filters(evidence.CHINESE_SPAM[kind], "zh", evidence.filter_steps("zh"))[0] == reason
 
 
 def test_an_ad_inside_a_long_article_is_cut_out_and_the_article_kept(evidence):

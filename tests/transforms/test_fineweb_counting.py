@@ -42,7 +42,7 @@ def test_symbol_ratios_divide_text_counts_by_all_tokens():
     # "#" twice in the text, "..." and "…" once each; 9 tokens
     text = "#tag one two... three #four …"
     scores = fineweb_quality(text)
-    assert FINEWEB.words(TextUnits(text, "en")) == ["#", "tag", "one", "two", "...", "three", "#", "four", "…"]
+    assert FINEWEB.tokens(TextUnits(text, "en")) == ["#", "tag", "one", "two", "...", "three", "#", "four", "…"]
     assert scores["gopher.hash_ratio"] == pytest.approx(2 / 9)
     assert scores["gopher.ellipsis_ratio"] == pytest.approx(2 / 9)
 

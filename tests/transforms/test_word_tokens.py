@@ -73,6 +73,6 @@ def test_contraction_table_has_both_apostrophes():
 def test_units_share_one_tokenisation():
     text = "The harbour, quiet at last."
     assert units_of(text, "en") is units_of(text, "en")
-    assert FINEWEB.words(TextUnits(text, "en")) == ["The", "harbour", ",", "quiet", "at", "last", "."]
+    assert FINEWEB.tokens(TextUnits(text, "en")) == ["The", "harbour", ",", "quiet", "at", "last", "."]
     chinese = TextUnits("茶农 们 一年", "zh")
-    assert FINEWEB.words(chinese) == chinese.tokens(JIEBA)
+    assert FINEWEB.tokens(chinese) == chinese.tokens(JIEBA)

@@ -112,7 +112,7 @@ def fineweb_scores(units: TextUnits, options: FineWebOptions) -> dict[str, float
         "fineweb.punctuated_lines_frac": sum(line[-1] in counting.line_terminals for line in lines) / n_lines,
         "fineweb.short_lines_frac": sum(len(line) <= options.short_line_chars for line in lines) / n_lines,
         "fineweb.dup_line_chars_frac": duplicate_counts(lines)[1] / max(1, chars),
-        "fineweb.newlines_per_word": text.count("\n") / max(1, len(counting.words(units))),
+        "fineweb.newlines_per_word": text.count("\n") / max(1, len(counting.tokens(units))),
     }
 
 

@@ -73,8 +73,8 @@ def repetition_scores(units: TextUnits, counting: Counting = PAPER, ngram_scale:
     line_fraction, line_chars = _duplicate_fractions(getattr(units, counting.repetition_lines), text_chars)
     paragraph_fraction, paragraph_chars = _duplicate_fractions(getattr(units, counting.repetition_paragraphs),
                                                                text_chars)
-    words = counting.words(units)
-    word_chars = max(1, sum(map(len, words))) if text_chars is None else text_chars
+    tokens = counting.tokens(units)
+    token_chars = max(1, sum(map(len, tokens))) if text_chars is None else text_chars
     scores = {
         "gopher.dup_line_frac": line_fraction,
         "gopher.dup_line_char_frac": line_chars,
@@ -82,10 +82,10 @@ def repetition_scores(units: TextUnits, counting: Counting = PAPER, ngram_scale:
         "gopher.dup_para_char_frac": paragraph_chars,
     }
     for n in TOP_NGRAM_SIZES:
-        top = top_ngram_chars(words, n * ngram_scale, counting.top_ngram_chars_with_spaces, ngram_scale > 1)
-        scores[f"gopher.top_{n}gram_char_frac"] = top / word_chars
+        top = top_ngram_chars(tokens, n * ngram_scale, counting.top_ngram_chars_with_spaces, ngram_scale > 1)
+        scores[f"gopher.top_{n}gram_char_frac"] = top / token_chars
     for n in DUPLICATE_NGRAM_SIZES:
-        scores[f"gopher.dup_{n}gram_char_frac"] = counting.duplicate_ngram_chars(words, n * ngram_scale) / word_chars
+        scores[f"gopher.dup_{n}gram_char_frac"] = counting.duplicate_ngram_chars(tokens, n * ngram_scale) / token_chars
     return scores
 
 
@@ -167,7 +167,7 @@ def stop_words_of(options: QualityOptions, lang: str) -> frozenset[str]:
 def quality_scores(units: TextUnits, stop_words: frozenset[str] | None = None,
                    counting: Counting = PAPER) -> dict[str, float]:
     text = units.text
-    tokens = counting.words(units)
+    tokens = counting.tokens(units)
     words = [t for t in tokens if t.strip(counting.word_count_ignores)] if counting.word_count_ignores else tokens
     n_words = len(words)
     per_token = max(1, len(tokens))
