@@ -62,14 +62,21 @@ class Counting:
     line_terminals: frozenset[str]  # a line is punctuated when its last character is one of these
     duplicate_line_chars_of_text: bool  # duplicated-line characters over the text's non-newline characters
 
+    def tokenizer_for(self, lang: str) -> WordTokenizer:
+        return language(lang).tokenizer or self.tokenizer
+
     def tokens(self, units: TextUnits) -> list[str]:
         """The tokens the rules count in these units: the tokenizer's words, or all its tokens."""
-        tokenizer = language(units.lang).tokenizer or self.tokenizer
+        tokenizer = self.tokenizer_for(units.lang)
         return units.tokens(tokenizer) if self.words_are_tokens else units.words_of(tokenizer)
 
     def line_words(self, line: str, lang: str) -> list[str]:
-        """A line's words for C4's word-count and word-length rules."""
-        return line.split() if self.c4_words_by_whitespace else self.tokens(TextUnits(line, lang))
+        """A line's words for C4's word-count and word-length rules (one line: nothing to share, no `TextUnits`)."""
+        if self.c4_words_by_whitespace:
+            return line.split()
+        tokenizer = self.tokenizer_for(lang)
+        tokens = tokenizer.tokens(line)
+        return tokens if self.words_are_tokens else tokenizer.words(tokens)
 
 
 # The papers': Gopher's bullets and ellipses, with Chinese list markers; terminal punctuation with the Chinese
