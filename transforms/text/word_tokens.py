@@ -5,7 +5,8 @@ FineWeb was filtered with datatrove, whose Gopher, C4 and FineWeb filters count 
 split ("do" "n't"), URLs, e-mail addresses and abbreviations ("U.S.", "e.g.") stay whole. datatrove spends tens
 of milliseconds per web page in spaCy; this restatement of its algorithm tokenizes a page in 1-2 ms, because
 most chunks are plain words and every distinct chunk is split once per process (spaCy caches chunks too).
-`bench/word_tokens_vs_spacy.py` measures the agreement with spaCy on real text.
+It is the `SpacyCompatibleTokenizer` of `transforms.text.tokenizers`. tests/transforms/test_word_tokens_spacy.py
+asserts the agreement with spaCy on real text; `bench/word_tokens_vs_spacy.py` measures it with timings.
 
 The algorithm, per whitespace-separated chunk (spaCy's `Tokenizer._split_affixes` and `_attach_tokens`): stop at
 a special case; else peel one prefix and one suffix per round until none is left (stopping early when the rest
