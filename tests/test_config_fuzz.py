@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import HANG_GUARD_S
+
 REPO = Path(__file__).resolve().parent.parent
 ADDRESS_SPACE_LIMIT = 4 << 30  # the imports (Beam, torch) take about 1 GB of address space
 EXAMPLES = 150
@@ -25,8 +27,8 @@ def test_fuzzed_config_files_load_or_give_one_line(kind):
     def limit_memory():
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
-    done = subprocess.run([sys.executable, __file__, kind], cwd=REPO, preexec_fn=limit_memory,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "tests.test_config_fuzz", kind], cwd=REPO, preexec_fn=limit_memory,
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"{EXAMPLES} examples" in done.stdout
 

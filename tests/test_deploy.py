@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ccrefine.trainer.config import load_train_config
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -49,3 +50,12 @@ def test_guides_point_at_files_that_exist():
         mentioned = re.findall(r"deploy/([\w/.-]+\.(?:yaml|json|py|sh|sbatch)|[\w/-]+/Dockerfile)", guide.read_text())
         for target in mentioned:
             assert (DEPLOY / target).exists(), f"{guide} mentions deploy/{target}"
+
+
+def test_the_tiny_config_loads_and_reads_the_quick_start_tokens():
+    """The README's first training run (tests/test_readme.py runs it); here only that the shipped file loads."""
+    config = load_train_config(DEPLOY / "configs" / "tiny.yaml")
+    assert config.model.preset == "llama-tiny" and config.data.manifest == "sample/tokens/manifest.json"
+    assert config.output == "sample/run" and config.train.steps == 40
+    assert config.train.global_batch_size % config.train.micro_batch_size == 0
+    assert 0 < config.eval.interval <= config.train.steps  # the README promises a validation loss

@@ -20,6 +20,8 @@ from ccrefine.eval.svg_chart import ELLIPSIS, fit_text, svg_label
 from ccrefine.pipelines.cli import main
 from ccrefine.transforms.records import REJECTED_SCHEMA, Rejected, to_row
 
+from tests.processes import HANG_GUARD_S
+
 SECTIONS = ("funnel", "languages", "lengths", "scores", "domains", "dedup", "examples")
 
 
@@ -98,7 +100,7 @@ def _headless(browser: str, profile: Path, *flags: str) -> subprocess.CompletedP
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *flags],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=HANG_GUARD_S)
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):

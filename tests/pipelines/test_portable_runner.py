@@ -19,6 +19,8 @@ import pyarrow.dataset as ds
 import pytest
 from ccrefine.pipelines.cli import main
 
+from tests.processes import HANG_GUARD_S
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -28,8 +30,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}")
@@ -75,7 +77,7 @@ def portable(worker_site, tmp_path_factory):
     finally:
         for service in services:
             service.terminate()
-            service.wait(timeout=30)
+            service.wait(timeout=HANG_GUARD_S)
 
 
 def test_workers_import_the_installed_sdist(worker_site, tmp_path):

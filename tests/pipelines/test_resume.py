@@ -16,6 +16,8 @@ from ccrefine.pipelines.inputs import tagged_copy
 
 from ccrefine.files import SUCCESS
 
+from tests.processes import HANG_GUARD_S
+
 REPO = Path(__file__).resolve().parents[2]
 COPIES = 3
 
@@ -43,7 +45,7 @@ def _kill_when(command: list[str], staging: Path, done: int) -> int:
     run = subprocess.Popen([sys.executable, "-m", "ccrefine.pipelines.cli", *command], cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker = staging / ("run.json" if done == 0 else "archives")
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + HANG_GUARD_S
     while run.poll() is None and time.monotonic() < deadline:
         if marker.exists() and (done == 0 or len(list(marker.glob("*.json"))) >= done):
             break

@@ -8,7 +8,6 @@ environment is cleaned of the in-process group's RANK / MASTER_PORT variables.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -25,11 +24,11 @@ import yaml
 from ccrefine.pipelines.outputs import write_success
 from ccrefine.transforms.tokens.shards import build_manifest, cut_into_shards, write_token_shard
 
+from tests.processes import HANG_GUARD_S, subprocess_env
+
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = 64
 EOD = 2
-LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                    "CROSS_RANK", "CROSS_SIZE", "LOCAL_SIZE")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -135,13 +134,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def subprocess_env() -> dict[str, str]:
-    """This environment without the in-process group's launch variables; one thread per process."""
-    env = {key: value for key, value in os.environ.items() if key not in LAUNCH_VARIABLES}
-    env.update(OMP_NUM_THREADS="1")
-    return env
-
-
 @pytest.fixture(scope="session")
 def launch() -> Callable[..., subprocess.Popen]:
     """Start `python -m ccrefine.trainer.cli train ARGS`, or under a launcher: `launcher` is the command up to the
@@ -158,9 +150,6 @@ def launch() -> Callable[..., subprocess.Popen]:
                                 stderr=subprocess.STDOUT, text=True)
 
     return start
-
-
-HANG_GUARD_S = 3600  # subprocess timeouts only catch hangs: under load a run may take many times its usual time
 
 
 def finish(process: subprocess.Popen, returncode: int = 0) -> str:

@@ -13,6 +13,8 @@ import torch
 from ccrefine.trainer.extensions import SHM_COMM_OP, extensions_folder, prepare_extension_builds, remove_stale_locks
 from deepspeed.comm.torch import build_shm_op
 
+from tests.processes import HANG_GUARD_S
+
 
 def hold_open(path) -> subprocess.Popen:
     """A process that holds `path` open, as torch's builder holds its lock while it compiles."""
@@ -56,7 +58,7 @@ def test_a_wait_on_a_build_is_logged_and_a_builder_dying_meanwhile_frees_it(tmp_
     builder = hold_open(lock)
     with (caplog.at_level(logging.WARNING, logger="ccrefine.trainer.extensions"),
           extensions.watching_builds(tmp_path, True)):
-        deadline = time.monotonic() + 600  # a hang guard only
+        deadline = time.monotonic() + HANG_GUARD_S
         while "waiting for process" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.01)
         builder.kill()

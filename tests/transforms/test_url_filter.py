@@ -27,6 +27,8 @@ from ccrefine.transforms.ptransforms import ApplyStep
 from ccrefine.transforms.records import Document, Page, Rejected
 from ccrefine.transforms.step import Verdict
 
+from tests.processes import HANG_GUARD_S
+
 CLEAN_URLS = [
     "https://en.wikipedia.org/wiki/Bread",
     "https://www.example.cn/keji/2024/dianchi-huishou.html",
@@ -283,7 +285,7 @@ def test_loading_needs_no_network():
         "step = UrlFilterStep(UrlFilterOptions())\n"
         "print(step.explain('https://www.example.co.uk/porn'))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "banned_word:porn"
 
