@@ -40,18 +40,30 @@ def sample_warc(tmp_path_factory) -> Path:
     return path
 
 
+IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
+
+
 @pytest.fixture(scope="session")
-def sample_shards(sample_warc, tmp_path_factory) -> Path:
-    """The sample WARC through `ccrefine corpus` (multilingual), `train-tokenizer` (1000 pieces) and `tokenize`
-    (20% held out): a folder with corpus/, tokenizer/ and tokens/manifest.json, made once per session."""
+def sample_corpus(sample_warc, tmp_path_factory) -> Path:
+    """The sample WARC through `ccrefine corpus --recipe multilingual` (English and Chinese documents), made once
+    per session for every suite that reads a corpus (tests must not write into it)."""
     from ccrefine.pipelines.cli import main
 
-    root = tmp_path_factory.mktemp("sample_shards")
-    in_memory = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
-    assert main(["corpus", "--input", str(sample_warc), "--output", str(root / "corpus"), "--recipe",
-                 "multilingual", *in_memory]) == 0
-    assert main(["train-tokenizer", "--input", str(root / "corpus"), "--output", str(root / "tokenizer"),
+    output = tmp_path_factory.mktemp("sample_shards") / "corpus"
+    assert main(["corpus", "--input", str(sample_warc), "--output", str(output), "--recipe", "multilingual",
+                 *IN_MEMORY]) == 0
+    return output
+
+
+@pytest.fixture(scope="session")
+def sample_shards(sample_corpus) -> Path:
+    """The sample corpus through `train-tokenizer` (1000 pieces) and `tokenize` (20% held out): the corpus's folder,
+    with corpus/, tokenizer/ and tokens/manifest.json, made once per session."""
+    from ccrefine.pipelines.cli import main
+
+    root = sample_corpus.parent
+    assert main(["train-tokenizer", "--input", str(sample_corpus), "--output", str(root / "tokenizer"),
                  "--vocab-size", "1000", "--threads", "2"]) == 0
-    assert main(["tokenize", "--input", str(root / "corpus"), "--output", str(root / "tokens"), "--tokenizer",
-                 str(root / "tokenizer"), "--val-fraction", "0.2", *in_memory]) == 0
+    assert main(["tokenize", "--input", str(sample_corpus), "--output", str(root / "tokens"), "--tokenizer",
+                 str(root / "tokenizer"), "--val-fraction", "0.2", *IN_MEMORY]) == 0
     return root

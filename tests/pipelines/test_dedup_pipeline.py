@@ -10,7 +10,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from ccrefine.pipelines.cli import main
 from ccrefine.pipelines.dedup import CONFIG_WHAT, DedupSettings, parser_with_dedup_command, settings_from_args
 from ccrefine.pipelines.settings_files import load_settings
 from ccrefine.transforms.dedup.minhash import MinHashOptions
@@ -27,11 +26,8 @@ def dedup(argv: list[str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def corpus(sample_warc, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("dedup") / "corpus"
-    assert main(["corpus", "--input", str(sample_warc), "--output", str(output), "--recipe", "multilingual",
-                 *IN_MEMORY]) == 0
-    return output
+def corpus(sample_corpus) -> Path:
+    return sample_corpus  # the session's multilingual run of the sample (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,8 @@ def _corpus(sample_warc, output: Path, *extra: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def complete(sample_warc, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("complete") / "corpus"
-    assert _corpus(sample_warc, output, "--recipe", "multilingual") == 0
-    return output
+def complete(sample_corpus) -> Path:
+    return sample_corpus  # the session's multilingual run of the sample (tests/conftest.py); read, never changed
 
 
 def test_a_complete_output_ends_with_success_naming_the_stats_hash(complete):
@@ -38,9 +37,10 @@ def test_a_complete_output_ends_with_success_naming_the_stats_hash(complete):
     assert not list(complete.rglob("*.tmp"))
 
 
-def test_a_complete_output_is_refused_then_replaced_whole_with_overwrite(sample_warc, tmp_path, capsys):
+def test_a_complete_output_is_refused_then_replaced_whole_with_overwrite(sample_warc, sample_corpus, tmp_path,
+                                                                         capsys):
     output = tmp_path / "corpus"
-    assert _corpus(sample_warc, output, "--recipe", "multilingual") == 0
+    shutil.copytree(sample_corpus, output)  # a complete multilingual output
     languages = {p.name for p in (output / "documents").iterdir()}
     assert len(languages) > 1  # the sample has English, Chinese, French... pages
     assert _corpus(sample_warc, output, "--recipe", "refinedweb") == 2

@@ -15,7 +15,6 @@ from ccrefine.pipelines.cli import main
 from ccrefine.pipelines.inputs import tagged_copy
 
 from ccrefine.files import SUCCESS
-
 from tests.processes import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[2]

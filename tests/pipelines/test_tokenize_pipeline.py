@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ccrefine.pipelines.cli import main, run_command
+from ccrefine.pipelines.cli import run_command
 from ccrefine.pipelines.tokenize import parse_source
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
 from ccrefine.transforms.tokens.encoding import DocumentTokenizer, is_validation, undo_fim
@@ -64,11 +64,8 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def corpus(sample_warc, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("tokenize") / "corpus"
-    assert main(["corpus", "--input", str(sample_warc), "--output", str(output), "--recipe", "multilingual",
-                 *IN_MEMORY]) == 0
-    return output
+def corpus(sample_corpus) -> Path:
+    return sample_corpus  # the session's multilingual run of the sample (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
