@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -14,6 +15,16 @@ REPO = Path(__file__).resolve().parent.parent
 # it. Tests that bound the number of examples still do so with their own @settings.
 settings.register_profile("ccrefine", deadline=None)
 settings.load_profile("ccrefine")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: a second OpenMP thread only waits for the other processes' cores
+    (a tiny model's training steps ran 10x slower with two); trainer subprocesses get OMP_NUM_THREADS=1 too."""
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def shared_data_dir() -> Path | None:

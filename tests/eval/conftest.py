@@ -11,18 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 SEQ_LEN = 64
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: a second thread only waits for the other process's core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +46,10 @@ def trained_run(sample_shards) -> Path:
     from ccrefine.trainer.run import train
 
     root = sample_shards
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     train(config_from_dict({
         "output": str(root / "run"), "model": {"preset": "llama-tiny"},
         "data": {"manifest": str(root / "tokens" / "manifest.json"), "seq_len": SEQ_LEN},
         "train": {"steps": 40, "micro_batch_size": 4, "global_batch_size": 4}, "optimizer": {"lr": 3e-3},
         "checkpoint": {"interval": 20, "keep": 2}, "eval": {"interval": 0},
         "log": {"interval": 10, "tensorboard": False, "progress": False}}))
-    torch.set_num_threads(threads)
     return root / "run"

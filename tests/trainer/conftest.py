@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from ccrefine.pipelines.outputs import write_success
 from ccrefine.transforms.tokens.shards import build_manifest, cut_into_shards, write_token_shard
@@ -29,16 +28,6 @@ from tests.processes import HANG_GUARD_S, subprocess_env
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = 64
 EOD = 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: a second OpenMP thread only waits for the other processes' cores
-    (20x slower here); trainer subprocesses get OMP_NUM_THREADS=1 for the same reason."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def learnable_documents(rng: np.random.Generator, count: int, stride: int) -> list[np.ndarray]:
