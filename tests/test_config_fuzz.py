@@ -17,6 +17,8 @@ import pytest
 
 from tests.processes import HANG_GUARD_S
 
+pytestmark = pytest.mark.slow  # hypothesis in child processes that import Beam and torch
+
 REPO = Path(__file__).resolve().parent.parent
 ADDRESS_SPACE_LIMIT = 4 << 30  # the imports (Beam, torch) take about 1 GB of address space
 EXAMPLES = 150

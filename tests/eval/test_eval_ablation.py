@@ -15,6 +15,7 @@ import yaml
 from ccrefine.errors import UsageError
 from tests.eval.ablation_stages import STAGES, ablate_argv, build_stages
 
+pytestmark = pytest.mark.slow  # the whole ablation: four corpus runs, tokenizing and four trainings
 REFERENCE_LINES = 300
 
 

@@ -37,6 +37,7 @@ def run_dir(shared_data, sample_warc, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.mark.slow
 def test_every_section_is_populated_from_a_real_run(run_dir):
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     for section in SECTIONS:
@@ -103,6 +104,7 @@ def _headless(browser: str, profile: Path, *flags: str) -> subprocess.CompletedP
         capture_output=True, text=True, timeout=HANG_GUARD_S)
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     browser = _chromium()
     url = (run_dir / "report.html").resolve().as_uri()

@@ -65,6 +65,7 @@ def corpus_run(shared_data, sample_warc, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_stats_add_up_exactly(corpus_run):
     stats = json.loads((corpus_run / "stats.json").read_text())
     assert stats["problems"] == []
@@ -76,6 +77,7 @@ def test_stats_add_up_exactly(corpus_run):
     assert stats["records_in"] == stats["documents_out"] + stats["dropped_total"]
 
 
+@pytest.mark.slow
 def test_documents_are_readable_parquet_partitioned_by_language(corpus_run):
     stats = json.loads((corpus_run / "stats.json").read_text())
     table = ds.dataset(corpus_run / "documents", format="parquet", partitioning="hive").to_table()
@@ -86,6 +88,7 @@ def test_documents_are_readable_parquet_partitioned_by_language(corpus_run):
     assert row["id"] and row["text"] and row["lang_score"] >= 0.65 and dict(row["scores"])["lid.en"] > 0
 
 
+@pytest.mark.slow
 def test_every_dropped_record_is_explained(corpus_run):
     stats = json.loads((corpus_run / "stats.json").read_text())
     rejected = ds.dataset(corpus_run / "rejected", format="parquet", partitioning="hive").to_table().to_pylist()
@@ -101,6 +104,7 @@ def test_every_dropped_record_is_explained(corpus_run):
     assert chinese and all(r["reason"] == "other_language" for r in chinese)
 
 
+@pytest.mark.slow
 def test_resolved_recipe_is_written(corpus_run):
     recipe = yaml.safe_load((corpus_run / "recipe.yaml").read_text())
     assert recipe["name"] == "refinedweb" and recipe["read"]["max_payload_bytes"] == 2_000_000

@@ -98,6 +98,7 @@ def test_a_folder_ccrefine_did_not_write_is_never_replaced(sample_warc, tmp_path
     assert (output / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_progress_folders_and_partial_files_are_removed(sample_warc, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

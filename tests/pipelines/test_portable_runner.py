@@ -21,6 +21,8 @@ from ccrefine.pipelines.cli import main
 
 from tests.processes import HANG_GUARD_S
 
+pytestmark = pytest.mark.slow  # an sdist, a job service and a worker pool
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -17,6 +17,8 @@ from ccrefine.pipelines.inputs import tagged_copy
 from ccrefine.files import SUCCESS
 from tests.processes import HANG_GUARD_S
 
+pytestmark = pytest.mark.slow  # corpus runs over six archives killed with SIGKILL and resumed
+
 REPO = Path(__file__).resolve().parents[2]
 COPIES = 3
 

@@ -160,6 +160,7 @@ def test_fim_rearranges_some_training_documents_only(run, tokenizer_dir):
     assert starts[("val", True)] == 0 and starts[("val", False)] > 0
 
 
+@pytest.mark.slow
 def test_rerun_on_the_multiprocess_runner_is_byte_identical(run, corpus, awkward, tokenizer_dir, tmp_path):
     first, _ = run
     again = tmp_path / "again"

@@ -12,6 +12,8 @@ import psutil
 import pytest
 from ccrefine.trainer.checkpoints import UNIVERSAL_SUFFIX, latest_checkpoint
 
+pytestmark = pytest.mark.slow  # two-rank trainings under torchrun and the deepspeed launcher
+
 RANK_LINE = re.compile(r"rank (\d) of 2 finished step (\d+): loss (\S+) \(all ranks\), (\S+) \(this rank's")
 STEPS = 8
 

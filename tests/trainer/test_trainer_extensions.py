@@ -9,6 +9,7 @@ import sys
 import time
 
 import ccrefine.trainer.extensions as extensions
+import pytest
 import torch
 from ccrefine.trainer.extensions import SHM_COMM_OP, extensions_folder, prepare_extension_builds, remove_stale_locks
 from deepspeed.comm.torch import build_shm_op
@@ -69,6 +70,7 @@ def test_a_wait_on_a_build_is_logged_and_a_builder_dying_meanwhile_frees_it(tmp_
     assert not lock.exists() and f"removed the stale build lock {lock}" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_build_does_not_hang_the_next_run(synthetic_manifest, tmp_path, make_config,
                                                                   write_config, launch, finished, monkeypatch):
     """The issue's case: a lock under the cache folder torch uses by default, and one in this environment's own."""

@@ -18,6 +18,8 @@ from ccrefine.trainer.run import train
 
 from ccrefine.errors import UsageError
 
+pytestmark = pytest.mark.slow  # trainer subprocesses killed, signalled and resumed
+
 STEPS = 40
 HALF = f"step-{STEPS // 2:08d}"
 KEYS = ("step", "loss", "grad_norm", "lr", "tokens", "skipped_steps")

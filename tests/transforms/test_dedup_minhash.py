@@ -224,6 +224,7 @@ def test_buckets_become_stars_to_their_smallest_node_across_batches_and_partitio
     assert bucket_edges([]) == []
 
 
+@pytest.mark.slow
 def test_twenty_thousand_identical_documents_make_a_star_not_pairs(tmp_path):
     """All pairs would be 200 million edges; a star per bucket is 20,000. Two bands are enough to show the shape
     (every band of an identical cluster is the same star) and keep the test quick."""

@@ -62,6 +62,7 @@ def test_an_archive_read_twice_keeps_the_same_documents_as_once(corpus, tmp_path
     assert sorted(set(rejected_twice) - set(repeats)) == rejected_once
 
 
+@pytest.mark.slow
 def test_ten_thousand_copies_of_one_record_are_one_document(corpus, shared_data, tmp_path):
     copies = 10_000
     repeated = corpus[3]
