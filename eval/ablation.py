@@ -135,9 +135,8 @@ def tokenize_stages(settings: AblationSettings, tokenizer: Path, beam_args: list
     for stage in settings.stages:
         folder = stage_folder(settings, stage) / "tokens"
         if not (folder / "manifest.json").is_file():
-            run_tokenize(beam_options(beam_args), [Source(stage.name, (stage.corpus,))],
-                         TokenizeSettings(output=str(folder), tokenizer=str(tokenizer),
-                                          val_fraction=settings.val_fraction))
+            run_tokenize(beam_options(beam_args), [Source(stage.name, (stage.corpus,))], str(folder), str(tokenizer),
+                         TokenizeSettings(val_fraction=settings.val_fraction))
         manifests[stage.name] = json.loads((folder / "manifest.json").read_text())
     return manifests
 

@@ -3,9 +3,11 @@ awkward documents written here; decoded shards must give back every document exa
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -13,14 +15,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from ccrefine.pipelines.cli import run_command
-from ccrefine.pipelines.tokenize import parse_source
+from ccrefine.pipelines.settings_files import load_settings
+from ccrefine.pipelines.tokenize import CONFIG_WHAT, TokenizeSettings, parse_source, register, settings_from_args
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
-from ccrefine.transforms.tokens.encoding import DocumentTokenizer, is_validation, undo_fim
+from ccrefine.transforms.tokens.encoding import DocumentTokenizer, FimOptions, is_validation, undo_fim
 from ccrefine.transforms.tokens.shards import TokenShard, verify_manifest
 
 from ccrefine.errors import UsageError
 
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "configs" / "tokenize.yaml"
 IN_MEMORY = ["--direct_running_mode", "in_memory", "--direct_num_workers", "1"]
 MAX_TOKENS = 400
 LONG_TEXT = "A very long document, repeated until it outgrows a shard. " * 60 + "长文档。" * 100
@@ -169,6 +174,46 @@ def test_rerun_on_the_multiprocess_runner_is_byte_identical(run, corpus, awkward
                     "--fim-rate", "0.5", "--max-tokens-per-shard", str(MAX_TOKENS), "--token-budget", "10000",
                     "--direct_num_workers", "2"]) == 0
     assert tree(again) == tree(first)
+
+
+def test_the_resolved_settings_are_a_config_for_the_same_shards(run, corpus, awkward, tokenizer_dir, tmp_path):
+    first, _ = run
+    resolved = yaml.safe_load((first / "tokenize.yaml").read_text())
+    assert resolved == {"dtype": "auto", "val_fraction": 0.3, "max_tokens_per_shard": MAX_TOKENS,
+                        "token_budget": 10000, "fim": {"rate": 0.5, "seed": 0}}
+    tokenize(tmp_path / "again", corpus, awkward, tokenizer_dir, "--config", str(first / "tokenize.yaml"))
+    assert tree(tmp_path / "again") == tree(first)
+
+
+def settings_for(argv: list[str]) -> TokenizeSettings:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args, _ = parser.parse_known_args(["tokenize", "--input", "x", "--output", "o", "--tokenizer", "t.model", *argv])
+    return settings_from_args(args)
+
+
+def test_a_config_file_sets_what_the_flags_given_do_not(tmp_path):
+    assert load_settings(TokenizeSettings, str(SHIPPED_CONFIG), {}, CONFIG_WHAT) == TokenizeSettings() == \
+        settings_for([])
+    config = tmp_path / "tokenize.yaml"
+    config.write_text("val_fraction: 0.05\nfim: {rate: 0.5}\ntoken_budget: 1000000\n")
+    settings = settings_for(["--config", str(config), "--fim-seed", "3", "--val-fraction", "0.1"])
+    assert settings == TokenizeSettings(val_fraction=0.1, token_budget=1_000_000, fim=FimOptions(0.5, 3))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("val_fraction: 1.5\n", "val_fraction must be in [0, 1), got 1.5"),
+    ("fim: {rate: 2}\n", "fim: rate must be in [0, 1], got 2"),
+    ("dtype: uint8\n", "dtype"),
+    ("max_tokens: 10\n", "unknown key(s) max_tokens; valid keys: dtype, val_fraction"),
+    ("token_budget: 0\n", "token_budget must be at least 1"),
+])
+def test_a_bad_config_value_names_the_file_and_key(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    with pytest.raises(UsageError, match=re.escape(f"tokenize config {config}: ")) as caught:
+        settings_for(["--config", str(config)])
+    assert message in str(caught.value)
 
 
 def test_validation_split_does_not_depend_on_shard_size(run, corpus, awkward, tokenizer_dir, tmp_path):

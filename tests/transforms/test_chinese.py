@@ -3,20 +3,17 @@ English, and remove constructed Chinese spam (see bench/chinese_evidence.py for 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from importlib.resources import files
 
 import pytest
+import yaml
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "chinese_evidence.py"
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def evidence():
-    spec = importlib.util.spec_from_file_location("chinese_evidence", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("chinese_evidence")
 
 
 def test_parallel_news_passes_alike_in_both_languages(evidence, shared_data):
@@ -50,9 +47,7 @@ def test_constructed_chinese_spam_is_removed(evidence, kind, reason):
 
 
 def test_an_ad_inside_a_long_article_is_cut_out_and_the_article_kept(evidence):
-    import yaml
-
-    pages = yaml.safe_load((BENCH.parents[1] / "pipelines" / "sample_pages.yaml").read_text(encoding="utf-8"))
+    pages = yaml.safe_load((files("ccrefine.pipelines") / "sample_pages.yaml").read_text(encoding="utf-8"))
     paragraphs = next(a for a in pages["articles"] if a["url"].endswith("dianchi-huishou.html"))["paragraphs"]
     article = "\n".join(paragraphs).replace("逐年增加。", "逐年增加【加微信abc领红包】。", 1)
     reason, text = evidence.run_filters(article, "zh", evidence.filter_steps("zh"))

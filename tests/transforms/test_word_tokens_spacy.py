@@ -5,12 +5,11 @@ prints the same comparisons with timings and datatrove's decisions."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from ccrefine.transforms.text.word_token_exceptions import EXCEPTIONS
 from ccrefine.transforms.text.word_tokens import sentence_count, word_tokens
+
+from tests.bench_scripts import load_bench_script
 
 SPACY_VERSION = "3.8.18"
 spacy = pytest.importorskip("spacy", reason=f"spaCy {SPACY_VERSION} is not installed (pip install -e .[dev])")
@@ -18,7 +17,6 @@ if spacy.__version__ != SPACY_VERSION:
     pytest.skip(f"spaCy {spacy.__version__} is installed; the tokenizer reproduces spaCy {SPACY_VERSION} "
                 f"(pip install spacy=={SPACY_VERSION})", allow_module_level=True)
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "word_tokens_vs_spacy.py"
 # The random strings whose tokens differ, with spaCy's tokens: its special-case matcher also matches across a space
 # ("[" ":" in "[ :)") and lets that block the overlapping ":)" merge; not reproduced (no real text does it).
 KNOWN_DIFFERENCES = {'/:)[ :)}"中“\'': ["/", ":)", "[", ":", ")", "}", '"', "中", "“", "'"]}
@@ -26,10 +24,7 @@ KNOWN_DIFFERENCES = {'/:)[ :)}"中“\'': ["/", ":)", "[", ":", ")", "}", '"', "
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("word_tokens_vs_spacy", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("word_tokens_vs_spacy")
 
 
 @pytest.fixture(scope="module")

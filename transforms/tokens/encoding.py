@@ -106,6 +106,10 @@ class FimOptions:
     rate: float = 0.0  # fraction of documents rearranged; the paper trains with 0.5
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0 <= self.rate <= 1:
+            raise ValueError(f"rate must be in [0, 1], got {self.rate}")
+
 
 def fim_cut_points(doc_id: str, length: int, options: FimOptions) -> tuple[int, int] | None:
     """Two character positions splitting a document into prefix / middle / suffix, or None when the document is
