@@ -121,6 +121,7 @@ def test_cli_runs_ccrefine_tasks_and_a_users_jsonl_task(trained_run, tmp_path, o
     assert 0 <= results["my_capitals"]["acc,none"] <= 1 and "acc,none" in results["ccrefine_wordorder"]
 
 
+@pytest.mark.slow  # lm-eval indexes every task it ships (10 s) to suggest close names
 def test_an_unknown_task_names_close_ones_before_loading_the_model(tmp_path, eval_cli):
     with pytest.raises(UsageError, match="unknown task.*arc_eazy \\(close: arc_easy"):
         eval_cli(["eval", "harness", "--checkpoint", str(tmp_path / "not-loaded"), "--tasks", "arc_eazy"])

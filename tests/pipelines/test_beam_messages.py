@@ -19,6 +19,7 @@ def ccrefine(*argv: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow  # a whole `ccrefine corpus` in a child process, multi-process runner
 def test_a_plain_corpus_run_prints_no_beam_start_up_warnings(tmp_path):
     sample = tmp_path / "sample.warc.gz"
     assert ccrefine("sample", "--output", str(sample)).returncode == 0

@@ -3,8 +3,6 @@ optional OpenCC conversion, a Chinese quality classifier, and `ccrefine corpus` 
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -21,14 +19,13 @@ from ccrefine.transforms.filters.gopher import (
 from ccrefine.transforms.records import Document
 from ccrefine.transforms.text.units import TextUnits, character_scores
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def pages(shared_data):
     """bench/chinese_pages.py: the real pages and the constructed spam, as the bench builds them."""
-    sys.path.insert(0, str(BENCH))
-    return importlib.import_module("chinese_pages")
+    return load_bench_script("chinese_pages")
 
 
 PASSING = {"gopher.words": 200.0, "gopher.mean_word_length": 1.9, "gopher.hash_ratio": 0.0,
@@ -117,6 +114,7 @@ def test_chinese_conversion_is_an_explicit_stage():
         parse_recipe({"stages": [{"convert_chinese": {"conversion": "zh2en"}}]})
 
 
+@pytest.mark.slow  # segments and trains fastText on every real page
 def test_a_chinese_quality_classifier_trains_on_jieba_words(pages, shared_data, tmp_path):
     from ccrefine.transforms.filters.quality_classifier import (
         ClassifierOptions,

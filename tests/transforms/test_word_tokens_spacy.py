@@ -42,6 +42,7 @@ def test_special_cases_are_spacys(bench, nlp):
     assert bench.special_cases(nlp) == EXCEPTIONS
 
 
+@pytest.mark.slow  # real spaCy over every reference document
 def test_tokens_of_every_real_document_are_spacys(bench, nlp, documents):
     pages = [name for name, _ in documents if name.startswith("page ")]
     assert len(pages) >= 40 and len(documents) - len(pages) >= 600  # 41 pages and 630 blocks when measured
@@ -49,6 +50,7 @@ def test_tokens_of_every_real_document_are_spacys(bench, nlp, documents):
     assert differing == []
 
 
+@pytest.mark.slow  # real spaCy's sentencizer over every reference document
 def test_sentence_counts_are_spacys_sentencizer(bench, documents):
     sentencizer = spacy.blank("en")
     sentencizer.add_pipe("sentencizer")
