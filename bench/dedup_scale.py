@@ -29,11 +29,7 @@ from ccrefine.transforms.dedup.sources import write_documents_file  # noqa: E402
 from ccrefine.transforms.records import Document  # noqa: E402
 from dedup_corpus import EDITS, edit, english_lines, english_words, synthetic_document  # noqa: E402
 
-RUN_DEDUP = (
-    "import sys; from ccrefine.pipelines.dedup import parser_with_dedup_command; "
-    "args, beam_args = parser_with_dedup_command().parse_known_args(sys.argv[1:]); "
-    "sys.exit(args.handler(args, beam_args))"
-)
+RUN_DEDUP = "import sys; from ccrefine.pipelines.cli import run_command; sys.exit(run_command(sys.argv[1:]))"
 
 
 def signature_throughput(texts: list[str], out: list[str]) -> None:

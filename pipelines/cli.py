@@ -34,10 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def parse_command(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """`ccrefine ARGV` parsed: the command's arguments and the flags left for Beam."""
+    return _parser().parse_known_args(argv)
+
+
 def run_command(argv: list[str]) -> int:
     """`ccrefine ARGV` for tests and scripts: the command's exit status, a user's mistake raised as the
     UsageError `main` would print."""
-    args, beam_args = _parser().parse_known_args(argv)
+    args, beam_args = parse_command(argv)
     return args.handler(args, beam_args)
 
 

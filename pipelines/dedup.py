@@ -242,10 +242,3 @@ def register(subparsers) -> None:
     dedup.add_argument("--urls", action=argparse.BooleanOptionalAction,
                        help="one document per normalised URL (default: on)")
     dedup.set_defaults(handler=dedup_command)
-
-
-def parser_with_dedup_command() -> argparse.ArgumentParser:
-    """A parser with only `dedup` (what `ccrefine` adds it to), for tests and scripts."""
-    parser = argparse.ArgumentParser(prog="ccrefine")
-    register(parser.add_subparsers(dest="command", required=True))
-    return parser

@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from ccrefine.pipelines.dedup import CONFIG_WHAT, DedupSettings, parser_with_dedup_command, settings_from_args
+from ccrefine.pipelines.cli import parse_command, run_command
+from ccrefine.pipelines.dedup import CONFIG_WHAT, DedupSettings, settings_from_args
 from ccrefine.pipelines.settings_files import load_settings
 from ccrefine.transforms.dedup.minhash import MinHashOptions
 
@@ -21,8 +22,7 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "configs" / "d
 
 
 def dedup(argv: list[str]) -> int:
-    args, beam_args = parser_with_dedup_command().parse_known_args(["dedup", *argv])
-    return args.handler(args, beam_args)
+    return run_command(["dedup", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def rows(folder: Path) -> list[dict]:
 
 
 def settings_for(argv: list[str]) -> DedupSettings:
-    args, _ = parser_with_dedup_command().parse_known_args(["dedup", "--input", "in", "--output", "out", *argv])
+    args, _ = parse_command(["dedup", "--input", "in", "--output", "out", *argv])
     return settings_from_args(args)
 
 

@@ -3,7 +3,6 @@ awkward documents written here; decoded shards must give back every document exa
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -16,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from ccrefine.pipelines.cli import run_command
+from ccrefine.pipelines.cli import parse_command, run_command
 from ccrefine.pipelines.settings_files import load_settings
-from ccrefine.pipelines.tokenize import CONFIG_WHAT, TokenizeSettings, parse_source, register, settings_from_args
+from ccrefine.pipelines.tokenize import CONFIG_WHAT, TokenizeSettings, parse_source, settings_from_args
 from ccrefine.transforms.records import DOCUMENT_SCHEMA, Document, to_row
 from ccrefine.transforms.tokens.encoding import DocumentTokenizer, FimOptions, is_validation, undo_fim
 from ccrefine.transforms.tokens.shards import TokenShard, verify_manifest
@@ -186,9 +185,7 @@ def test_the_resolved_settings_are_a_config_for_the_same_shards(run, corpus, awk
 
 
 def settings_for(argv: list[str]) -> TokenizeSettings:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args, _ = parser.parse_known_args(["tokenize", "--input", "x", "--output", "o", "--tokenizer", "t.model", *argv])
+    args, _ = parse_command(["tokenize", "--input", "x", "--output", "o", "--tokenizer", "t.model", *argv])
     return settings_from_args(args)
 
 
